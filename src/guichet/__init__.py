@@ -1,0 +1,1 @@
+"""Guichet: public procedures online, from filing to decision."""

@@ -1,0 +1,335 @@
+"""Every write to a dossier: one function per verb, one transaction each, its history event
+written in that same transaction, notifications sent only after commit."""
+
+import hashlib
+from functools import partial
+from typing import Any
+
+import filetype
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from guichet.catalog.forms import accepted_types, check_answers, max_file_bytes
+from guichet.catalog.models import Procedure
+from guichet.dossiers import access
+from guichet.dossiers.models import Attachment, Dossier, DossierEvent, Message, NumberCounter
+from guichet.dossiers.tasks import send_dossier_notification
+from guichet.dossiers.workflow import TRANSITIONS, Action, State
+from guichet.errors import ActionError, Conflict
+from guichet.identity.models import User
+from guichet.identity.service import colleagues
+
+SNIFF_BYTES = 8192
+MAX_MESSAGE_LENGTH = 5000
+MAX_COMMENT_LENGTH = 5000
+
+
+def _record(
+    dossier: Dossier,
+    actor: User,
+    kind: str,
+    *,
+    action: str = "",
+    from_state: str = "",
+    to_state: str = "",
+    comment: str = "",
+) -> DossierEvent:
+    return DossierEvent.objects.create(
+        dossier=dossier,
+        actor=actor,
+        actor_name=actor.display_name,
+        by_administration=actor.pk != dossier.applicant_id,
+        kind=kind,
+        action=action,
+        from_state=from_state,
+        to_state=to_state,
+        comment=comment,
+    )
+
+
+def _notify(dossier: Dossier, recipient_id: Any, kind: str, action: str = "") -> None:
+    if recipient_id is None:
+        return
+    transaction.on_commit(
+        partial(
+            send_dossier_notification.enqueue,
+            dossier_id=str(dossier.pk),
+            recipient_id=str(recipient_id),
+            kind=kind,
+            action=action,
+        )
+    )
+
+
+def _file_counts(dossier: Dossier) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for field in dossier.attachments.values_list("field", flat=True):
+        counts[field] = counts.get(field, 0) + 1
+    return counts
+
+
+def _check(dossier: Dossier, data: dict[str, Any], *, complete: bool) -> dict[str, Any]:
+    checked = check_answers(
+        dossier.procedure.form,
+        data,
+        complete=complete,
+        files=_file_counts(dossier) if complete else None,
+    )
+    if checked.errors:
+        raise ActionError(_("Some answers need your attention."), checked.errors)
+    return checked.values
+
+
+@transaction.atomic
+def do_create_draft(
+    user: User, procedure: Procedure, data: dict[str, Any] | None = None, applicant_kind: str = ""
+) -> Dossier:
+    kind = applicant_kind or (procedure.applicant_kinds or ["person"])[0]
+    if kind not in procedure.applicant_kinds:
+        raise ActionError(
+            _("This procedure is not open to this kind of applicant."),
+            {"applicant_kind": [_("Not allowed for this procedure.")]},
+        )
+    dossier = Dossier(
+        procedure=procedure,
+        procedure_version=procedure.version,
+        organisation_id=procedure.organisation_id,
+        applicant=user,
+        applicant_kind=kind,
+    )
+    dossier.data = _check(dossier, data or {}, complete=False)
+    dossier.save()
+    _record(dossier, user, DossierEvent.Kind.CREATED)
+    return dossier
+
+
+@transaction.atomic
+def do_update_answers(user: User, dossier_id: Any, data: dict[str, Any]) -> Dossier:
+    """Merge answers into the draft: keys given replace old values, null or "" clears them."""
+    dossier = access.access_dossier(user, dossier_id, access.EDIT, for_update=True)
+    merged = {**dossier.data, **data}
+    dossier.data = _check(dossier, merged, complete=False)
+    dossier.save(update_fields=["data", "updated_at"])
+    _record(dossier, user, DossierEvent.Kind.SAVED)
+    return dossier
+
+
+def _sniff(upload: UploadedFile) -> tuple[str, str, int]:
+    """Content type from the bytes themselves, SHA-256 and size, reading the file once."""
+    digest = hashlib.sha256()
+    head = b""
+    size = 0
+    upload.seek(0)
+    for chunk in upload.chunks():
+        if len(head) < SNIFF_BYTES:
+            head += chunk[: SNIFF_BYTES - len(head)]
+        digest.update(chunk)
+        size += len(chunk)
+    upload.seek(0)
+    kind = filetype.guess(head)
+    return (kind.mime if kind else "application/octet-stream"), digest.hexdigest(), size
+
+
+def _check_upload(procedure: Procedure, field: str, upload: UploadedFile) -> tuple[str, str, int]:
+    spec = next((f for f in procedure.form if f["name"] == field and f["type"] == "file"), None)
+    if spec is None:
+        raise ActionError(
+            _("This form has no document field with that name."),
+            {"field": [_("Unknown document field.")]},
+        )
+    limit = max_file_bytes(spec)
+    if (upload.size or 0) > limit:
+        raise ActionError(
+            _("The file is too large."),
+            {"file": [_("At most %(mb)s MB.") % {"mb": round(limit / 1048576, 1)}]},
+        )
+    content_type, sha256, size = _sniff(upload)
+    if content_type not in accepted_types(spec):
+        raise ActionError(
+            _("The file's content does not match an accepted type."),
+            {"file": [_("Accepted: PDF, JPEG or PNG documents.")]},
+        )
+    return content_type, sha256, size
+
+
+@transaction.atomic
+def do_add_attachment(user: User, dossier_id: Any, field: str, upload: UploadedFile) -> Attachment:
+    dossier = access.access_dossier(user, dossier_id, access.EDIT, for_update=True)
+    content_type, sha256, size = _check_upload(dossier.procedure, field, upload)
+    spec = next(f for f in dossier.procedure.form if f["name"] == field)
+    if not spec.get("multiple"):
+        # One file per field unless the field says otherwise: the new file replaces the old.
+        for old in dossier.attachments.filter(field=field):
+            _delete_attachment(user, dossier, old)
+    attachment = Attachment(
+        dossier=dossier,
+        field=field,
+        original_name=(upload.name or "document")[-255:],
+        content_type=content_type,
+        size=size,
+        sha256=sha256,
+        uploaded_by=user,
+    )
+    attachment.file.save(attachment.id.hex, upload, save=False)
+    try:
+        attachment.save()
+        _record(dossier, user, DossierEvent.Kind.ATTACHMENT_ADDED, comment=attachment.original_name)
+        dossier.save(update_fields=["updated_at"])
+    except BaseException:
+        # The file is on disk before its row: if the row fails, the file must not linger.
+        attachment.file.storage.delete(attachment.file.name)
+        raise
+    return attachment
+
+
+def _delete_attachment(user: User, dossier: Dossier, attachment: Attachment) -> None:
+    name = attachment.file.name
+    storage = attachment.file.storage
+    attachment.delete()
+    # The file goes only once the row's deletion is committed, so a rollback loses nothing.
+    transaction.on_commit(partial(storage.delete, name))
+    _record(dossier, user, DossierEvent.Kind.ATTACHMENT_REMOVED, comment=attachment.original_name)
+
+
+@transaction.atomic
+def do_remove_attachment(user: User, dossier_id: Any, attachment_id: Any) -> None:
+    dossier, attachment = access.access_attachment(user, dossier_id, attachment_id, access.EDIT)
+    _delete_attachment(user, dossier, attachment)
+
+
+def _next_number(year: int) -> str:
+    NumberCounter.objects.get_or_create(year=year)
+    NumberCounter.objects.filter(year=year).update(last=F("last") + 1)
+    last = NumberCounter.objects.values_list("last", flat=True).get(year=year)
+    return f"{settings.GUICHET_NUMBER_PREFIX}-{year}-{last:06d}"
+
+
+def _apply(
+    user: User, dossier: Dossier, action: Action, comment: str, assignee: User | None
+) -> None:
+    """Side effects of a transition besides the state: deadlines, assignment, decision time."""
+    now = timezone.now()
+    if action == Action.SUBMIT:
+        dossier.number = _next_number(timezone.localdate(now).year)
+        dossier.submitted_at = now
+        dossier.due_at = now + timezone.timedelta(days=dossier.procedure.deadline_days)
+    elif action == Action.TAKE:
+        dossier.assigned_to = user
+    elif action == Action.ASSIGN:
+        dossier.assigned_to = assignee
+    elif action == Action.REQUEST_CHANGES:
+        dossier.paused_at = now
+    elif action == Action.RESUBMIT:
+        if dossier.paused_at and dossier.due_at:
+            dossier.due_at += now - dossier.paused_at
+        dossier.paused_at = None
+    elif action in (Action.ACCEPT, Action.REJECT):
+        dossier.decided_at = now
+
+
+def _resolve_assignee(dossier: Dossier, assignee_id: Any) -> User:
+    for agent in colleagues(dossier.organisation_id):
+        if str(agent.pk) == str(assignee_id):
+            return agent
+    raise ActionError(
+        _("Choose an agent of this organisation."),
+        {"assignee": [_("Not an instructor of this organisation.")]},
+    )
+
+
+@transaction.atomic
+def do_transition(
+    user: User, dossier_id: Any, action: str, comment: str = "", assignee_id: Any = None
+) -> Dossier:
+    """Fire one workflow action. The row lock makes two concurrent decisions impossible: the
+    second one waits, then finds the state has moved on and gets a Conflict."""
+    if action not in Action.values:
+        raise ActionError(
+            _("Unknown action."), {"action": [_("Choose one of: %s.") % ", ".join(Action.values)]}
+        )
+    act = Action(action)
+    transition = TRANSITIONS[act]
+    dossier = access.access_dossier(user, dossier_id, access.VIEW, for_update=True)
+    abilities = access.get_abilities(user, dossier)
+    if not abilities[act]:
+        if dossier.state not in transition.sources and (
+            abilities[access.INSTRUCT] or abilities["edit"] or dossier.applicant_id == user.pk
+        ):
+            raise Conflict(
+                _("This dossier is now “%(state)s”: this action is no longer possible.")
+                % {"state": State(dossier.state).label}
+            )
+        raise PermissionDenied
+    comment = comment.strip()
+    if transition.comment_required and not comment:
+        raise ActionError(
+            _("Please give the reasons."), {"comment": [_("A comment is required.")]}
+        )
+    if len(comment) > MAX_COMMENT_LENGTH:
+        raise ActionError(_("The comment is too long."), {"comment": [_("Too long.")]})
+    if act in (Action.SUBMIT, Action.RESUBMIT):
+        dossier.data = _check(dossier, dossier.data, complete=True)
+    assignee = _resolve_assignee(dossier, assignee_id) if act == Action.ASSIGN else None
+    previous = dossier.state
+    _apply(user, dossier, act, comment, assignee)
+    dossier.state = transition.target
+    dossier.save()
+    _record(
+        dossier,
+        user,
+        DossierEvent.Kind.TRANSITION,
+        action=act,
+        from_state=previous,
+        to_state=dossier.state,
+        comment=comment,
+    )
+    if transition.by == "agent":
+        if act != Action.TAKE and act != Action.ASSIGN:
+            _notify(dossier, dossier.applicant_id, "transition", act)
+        if act == Action.ASSIGN and assignee is not None and assignee.pk != user.pk:
+            _notify(dossier, assignee.pk, "assigned", act)
+    else:
+        _notify(dossier, dossier.applicant_id, "transition", act)
+        if dossier.assigned_to_id and act != Action.SUBMIT:
+            _notify(dossier, dossier.assigned_to_id, "transition", act)
+    return dossier
+
+
+@transaction.atomic
+def do_post_message(user: User, dossier_id: Any, body: str) -> Message:
+    dossier = access.access_dossier(user, dossier_id, access.MESSAGE)
+    body = body.strip()
+    if not body:
+        raise ActionError(_("The message is empty."), {"body": [_("Write a message.")]})
+    if len(body) > MAX_MESSAGE_LENGTH:
+        raise ActionError(
+            _("The message is too long."),
+            {"body": [_("At most %(limit)d characters.") % {"limit": MAX_MESSAGE_LENGTH}]},
+        )
+    from_administration = user.pk != dossier.applicant_id
+    message = Message.objects.create(
+        dossier=dossier,
+        author=user,
+        author_name=user.display_name,
+        from_administration=from_administration,
+        body=body,
+    )
+    _record(dossier, user, DossierEvent.Kind.MESSAGE)
+    if from_administration:
+        _notify(dossier, dossier.applicant_id, "message")
+    else:
+        _notify(dossier, dossier.assigned_to_id, "message")
+    return message
+
+
+@transaction.atomic
+def do_delete_draft(user: User, dossier_id: Any) -> None:
+    dossier = access.access_dossier(user, dossier_id, "delete", for_update=True)
+    for attachment in dossier.attachments.all():
+        transaction.on_commit(partial(attachment.file.storage.delete, attachment.file.name))
+    dossier.delete()

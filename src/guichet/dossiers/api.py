@@ -1,0 +1,294 @@
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from django.http import FileResponse, HttpRequest
+from ninja import File, Form, Router, Schema, UploadedFile
+
+from guichet.catalog.service import published_procedure
+from guichet.dossiers import access, actions
+from guichet.dossiers.models import Attachment, Dossier, Message
+from guichet.dossiers.workflow import State
+from guichet.errors import ActionError
+from guichet.identity.models import User
+
+router = Router(tags=["dossiers"])
+
+
+class DossierIn(Schema):
+    procedure: str
+    data: dict[str, Any] = {}
+    applicant_kind: str = ""
+
+
+class DossierPatch(Schema):
+    data: dict[str, Any]
+
+
+class TransitionIn(Schema):
+    action: str
+    comment: str = ""
+    assignee: UUID | None = None
+
+
+class MessageIn(Schema):
+    body: str
+
+
+class AttachmentOut(Schema):
+    id: UUID
+    field: str
+    name: str
+    content_type: str
+    size: int
+    sha256: str
+    created_at: datetime
+    url: str
+
+
+class EventOut(Schema):
+    at: datetime
+    actor: str
+    by_administration: bool
+    kind: str
+    action: str
+    from_state: str
+    to_state: str
+    comment: str
+
+
+class MessageOut(Schema):
+    id: UUID
+    author: str
+    from_administration: bool
+    body: str
+    created_at: datetime
+
+
+class DossierSummary(Schema):
+    id: UUID
+    number: str | None
+    procedure: str
+    procedure_title: str
+    state: str
+    state_label: str
+    applicant: str
+    assigned_to: str | None
+    submitted_at: datetime | None
+    due_at: datetime | None
+    overdue: bool
+
+
+class DossierOut(DossierSummary):
+    procedure_version: int
+    applicant_kind: str
+    data: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    decided_at: datetime | None
+    attachments: list[AttachmentOut]
+    history: list[EventOut]
+    abilities: dict[str, bool]
+
+
+class QueueOut(Schema):
+    items: list[DossierSummary]
+    next_cursor: str | None
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)
+    return request.user
+
+
+def _summary(dossier: Dossier) -> dict[str, Any]:
+    from django.utils import timezone
+
+    return {
+        "id": dossier.pk,
+        "number": dossier.number,
+        "procedure": dossier.procedure.slug,
+        "procedure_title": dossier.procedure.display_title,
+        "state": dossier.state,
+        "state_label": State(dossier.state).label,
+        "applicant": dossier.applicant.display_name,
+        "assigned_to": dossier.assigned_to.display_name if dossier.assigned_to else None,
+        "submitted_at": dossier.submitted_at,
+        "due_at": dossier.due_at,
+        "overdue": bool(
+            dossier.due_at
+            and dossier.state in (State.SUBMITTED, State.IN_REVIEW)
+            and dossier.due_at < timezone.now()
+        ),
+    }
+
+
+def _attachment(attachment: Attachment) -> dict[str, Any]:
+    return {
+        "id": attachment.pk,
+        "field": attachment.field,
+        "name": attachment.original_name,
+        "content_type": attachment.content_type,
+        "size": attachment.size,
+        "sha256": attachment.sha256,
+        "created_at": attachment.created_at,
+        "url": f"/api/v1/dossiers/{attachment.dossier_id}/attachments/{attachment.pk}",
+    }
+
+
+def _detail(user: User, dossier: Dossier) -> dict[str, Any]:
+    return {
+        **_summary(dossier),
+        "procedure_version": dossier.procedure_version,
+        "applicant_kind": dossier.applicant_kind,
+        "data": dossier.data,
+        "created_at": dossier.created_at,
+        "updated_at": dossier.updated_at,
+        "decided_at": dossier.decided_at,
+        "attachments": [_attachment(a) for a in dossier.attachments.all()],
+        "history": [
+            {
+                "at": e.at,
+                "actor": e.actor_name,
+                "by_administration": e.by_administration,
+                "kind": e.kind,
+                "action": e.action,
+                "from_state": e.from_state,
+                "to_state": e.to_state,
+                "comment": e.comment,
+            }
+            for e in dossier.events.all()
+        ],
+        "abilities": access.get_abilities(user, dossier),
+    }
+
+
+def _fresh(user: User, dossier_id: Any) -> dict[str, Any]:
+    return _detail(user, access.access_dossier(user, dossier_id))
+
+
+@router.get("/dossiers", response=list[DossierSummary])
+def my_dossiers(request: HttpRequest) -> list[dict[str, Any]]:
+    """The caller's own dossiers, most recently changed first."""
+    return [_summary(d) for d in access.applicant_dossiers(_user(request))[:200]]
+
+
+@router.post("/dossiers", response={201: DossierOut})
+def create_dossier(request: HttpRequest, payload: DossierIn) -> tuple[int, dict[str, Any]]:
+    procedure = published_procedure(payload.procedure)
+    if procedure is None:
+        raise ActionError(
+            "Unknown procedure.", {"procedure": ["No published procedure has this name."]}
+        )
+    user = _user(request)
+    dossier = actions.do_create_draft(user, procedure, payload.data, payload.applicant_kind)
+    return 201, _fresh(user, dossier.pk)
+
+
+@router.get("/dossiers/{dossier_id}", response=DossierOut)
+def get_dossier(request: HttpRequest, dossier_id: str) -> dict[str, Any]:
+    return _fresh(_user(request), dossier_id)
+
+
+@router.patch("/dossiers/{dossier_id}", response=DossierOut)
+def update_dossier(request: HttpRequest, dossier_id: str, payload: DossierPatch) -> dict[str, Any]:
+    user = _user(request)
+    actions.do_update_answers(user, dossier_id, payload.data)
+    return _fresh(user, dossier_id)
+
+
+@router.delete("/dossiers/{dossier_id}", response={204: None})
+def delete_draft(request: HttpRequest, dossier_id: str) -> tuple[int, None]:
+    actions.do_delete_draft(_user(request), dossier_id)
+    return 204, None
+
+
+@router.post("/dossiers/{dossier_id}/attachments", response={201: AttachmentOut})
+def add_attachment(
+    request: HttpRequest, dossier_id: str, field: Form[str], file: File[UploadedFile]
+) -> tuple[int, dict[str, Any]]:
+    attachment = actions.do_add_attachment(_user(request), dossier_id, field, file)
+    return 201, _attachment(attachment)
+
+
+@router.get("/dossiers/{dossier_id}/attachments/{attachment_id}")
+def download_attachment(
+    request: HttpRequest, dossier_id: str, attachment_id: str
+) -> FileResponse:
+    _, attachment = access.access_attachment(_user(request), dossier_id, attachment_id)
+    return attachment_response(attachment)
+
+
+@router.delete("/dossiers/{dossier_id}/attachments/{attachment_id}", response={204: None})
+def remove_attachment(
+    request: HttpRequest, dossier_id: str, attachment_id: str
+) -> tuple[int, None]:
+    actions.do_remove_attachment(_user(request), dossier_id, attachment_id)
+    return 204, None
+
+
+@router.post("/dossiers/{dossier_id}/submit", response=DossierOut)
+def submit_dossier(request: HttpRequest, dossier_id: str) -> dict[str, Any]:
+    user = _user(request)
+    actions.do_transition(user, dossier_id, "submit")
+    return _fresh(user, dossier_id)
+
+
+@router.post("/dossiers/{dossier_id}/transitions", response=DossierOut)
+def fire_transition(request: HttpRequest, dossier_id: str, payload: TransitionIn) -> dict[str, Any]:
+    user = _user(request)
+    actions.do_transition(user, dossier_id, payload.action, payload.comment, payload.assignee)
+    return _fresh(user, dossier_id)
+
+
+@router.get("/dossiers/{dossier_id}/messages", response=list[MessageOut])
+def list_messages(request: HttpRequest, dossier_id: str) -> list[dict[str, Any]]:
+    dossier = access.access_dossier(_user(request), dossier_id)
+    return [_message(m) for m in dossier.messages.all()]
+
+
+@router.post("/dossiers/{dossier_id}/messages", response={201: MessageOut})
+def post_message(
+    request: HttpRequest, dossier_id: str, payload: MessageIn
+) -> tuple[int, dict[str, Any]]:
+    return 201, _message(actions.do_post_message(_user(request), dossier_id, payload.body))
+
+
+def _message(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.pk,
+        "author": message.author_name,
+        "from_administration": message.from_administration,
+        "body": message.body,
+        "created_at": message.created_at,
+    }
+
+
+@router.get("/queue", response=QueueOut)
+def queue(
+    request: HttpRequest,
+    procedure: str = "",
+    state: str = "",
+    mine: bool = False,
+    overdue: bool = False,
+    cursor: str = "",
+    limit: int = 25,
+) -> dict[str, Any]:
+    """The agent's work queue: dossiers of their organisations, soonest deadline first."""
+    filters = access.QueueFilters(procedure=procedure, state=state, mine=mine, overdue=overdue)
+    page = access.instruction_queue(_user(request), filters, cursor, max(1, min(limit, 100)))
+    return {"items": [_summary(d) for d in page.dossiers], "next_cursor": page.next_cursor}
+
+
+def attachment_response(attachment: Attachment) -> FileResponse:
+    """Download with headers that stop a browser from running an uploaded file as a page."""
+    response = FileResponse(
+        attachment.file.open("rb"),
+        as_attachment=True,
+        filename=attachment.original_name,
+        content_type=attachment.content_type,
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, no-store"
+    return response

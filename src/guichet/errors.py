@@ -1,0 +1,19 @@
+"""Errors an action raises on purpose. Pages show them next to the fields; the API returns
+{code, message, fields?} with `status`."""
+
+
+class ActionError(Exception):
+    status = 400
+    code = "invalid"
+
+    def __init__(self, message: str, fields: dict[str, list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields or {}
+
+
+class Conflict(ActionError):
+    """The object changed under the caller (another agent decided first, a state moved on)."""
+
+    status = 409
+    code = "conflict"

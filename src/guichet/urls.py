@@ -1,0 +1,23 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from allauth.account.decorators import secure_admin_login
+
+from guichet.api import api
+from guichet.health import healthz
+
+# The admin signs in through allauth, so MFA and login throttling apply there too.
+admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
+admin.site.site_header = "Guichet"
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("api/v1/", api.urls),
+    path("accounts/", include("allauth.urls")),
+    path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("guichet.identity.urls")),
+    path("", include("guichet.dossiers.urls")),
+    path("", include("guichet.catalog.urls")),
+]
+
