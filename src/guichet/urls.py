@@ -1,7 +1,6 @@
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
-
-from allauth.account.decorators import secure_admin_login
 
 from guichet.api import api
 from guichet.health import healthz
@@ -20,4 +19,3 @@ urlpatterns = [
     path("", include("guichet.dossiers.urls")),
     path("", include("guichet.catalog.urls")),
 ]
-

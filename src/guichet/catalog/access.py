@@ -1,4 +1,4 @@
-"""Loading a procedure: published ones are public, drafts only for their organisation's designers."""
+"""Loading a procedure: published ones are public, drafts only for its designers."""
 
 from django.http import Http404
 

@@ -128,9 +128,7 @@ def applicant_dossiers(user: AnyUser) -> QuerySet[Dossier]:
     if not isinstance(user, User):
         return Dossier.objects.none()
     return (
-        Dossier.objects.filter(applicant=user)
-        .select_related("procedure")
-        .order_by("-updated_at")
+        Dossier.objects.filter(applicant=user).select_related("procedure").order_by("-updated_at")
     )
 
 
@@ -169,11 +167,11 @@ def instruction_queue(
     Keyset pagination on (due_at, id): page 400 costs what page 1 costs.
     """
     organisations = organisations_with_role(user, INSTRUCTION_ROLES)
-    dossiers = Dossier.objects.filter(organisation_id__in=organisations).exclude(
-        state=State.DRAFT
-    )
-    states = [filters.state] if filters.state in State.values else list(
-        {State.SUBMITTED, State.IN_REVIEW, State.CHANGES_REQUESTED}
+    dossiers = Dossier.objects.filter(organisation_id__in=organisations).exclude(state=State.DRAFT)
+    states = (
+        [filters.state]
+        if filters.state in State.values
+        else list({State.SUBMITTED, State.IN_REVIEW, State.CHANGES_REQUESTED})
     )
     dossiers = dossiers.filter(state__in=states, due_at__isnull=False)
     if filters.procedure:

@@ -2,6 +2,7 @@
 written in that same transaction, notifications sent only after commit."""
 
 import hashlib
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -119,7 +120,7 @@ def do_update_answers(user: User, dossier_id: Any, data: dict[str, Any]) -> Doss
     return dossier
 
 
-def _sniff(upload: UploadedFile) -> tuple[str, str, int]:
+def _sniff(upload: UploadedFile[Any]) -> tuple[str, str, int]:
     """Content type from the bytes themselves, SHA-256 and size, reading the file once."""
     digest = hashlib.sha256()
     head = b""
@@ -135,7 +136,9 @@ def _sniff(upload: UploadedFile) -> tuple[str, str, int]:
     return (kind.mime if kind else "application/octet-stream"), digest.hexdigest(), size
 
 
-def _check_upload(procedure: Procedure, field: str, upload: UploadedFile) -> tuple[str, str, int]:
+def _check_upload(
+    procedure: Procedure, field: str, upload: UploadedFile[Any]
+) -> tuple[str, str, int]:
     spec = next((f for f in procedure.form if f["name"] == field and f["type"] == "file"), None)
     if spec is None:
         raise ActionError(
@@ -158,7 +161,9 @@ def _check_upload(procedure: Procedure, field: str, upload: UploadedFile) -> tup
 
 
 @transaction.atomic
-def do_add_attachment(user: User, dossier_id: Any, field: str, upload: UploadedFile) -> Attachment:
+def do_add_attachment(
+    user: User, dossier_id: Any, field: str, upload: UploadedFile[Any]
+) -> Attachment:
     dossier = access.access_dossier(user, dossier_id, access.EDIT, for_update=True)
     content_type, sha256, size = _check_upload(dossier.procedure, field, upload)
     spec = next(f for f in dossier.procedure.form if f["name"] == field)
@@ -182,7 +187,7 @@ def do_add_attachment(user: User, dossier_id: Any, field: str, upload: UploadedF
         dossier.save(update_fields=["updated_at"])
     except BaseException:
         # The file is on disk before its row: if the row fails, the file must not linger.
-        attachment.file.storage.delete(attachment.file.name)
+        attachment.file.storage.delete(str(attachment.file.name))
         raise
     return attachment
 
@@ -192,7 +197,7 @@ def _delete_attachment(user: User, dossier: Dossier, attachment: Attachment) -> 
     storage = attachment.file.storage
     attachment.delete()
     # The file goes only once the row's deletion is committed, so a rollback loses nothing.
-    transaction.on_commit(partial(storage.delete, name))
+    transaction.on_commit(partial(storage.delete, str(name)))
     _record(dossier, user, DossierEvent.Kind.ATTACHMENT_REMOVED, comment=attachment.original_name)
 
 
@@ -217,7 +222,7 @@ def _apply(
     if action == Action.SUBMIT:
         dossier.number = _next_number(timezone.localdate(now).year)
         dossier.submitted_at = now
-        dossier.due_at = now + timezone.timedelta(days=dossier.procedure.deadline_days)
+        dossier.due_at = now + timedelta(days=dossier.procedure.deadline_days)
     elif action == Action.TAKE:
         dossier.assigned_to = user
     elif action == Action.ASSIGN:
@@ -267,9 +272,7 @@ def do_transition(
         raise PermissionDenied
     comment = comment.strip()
     if transition.comment_required and not comment:
-        raise ActionError(
-            _("Please give the reasons."), {"comment": [_("A comment is required.")]}
-        )
+        raise ActionError(_("Please give the reasons."), {"comment": [_("A comment is required.")]})
     if len(comment) > MAX_COMMENT_LENGTH:
         raise ActionError(_("The comment is too long."), {"comment": [_("Too long.")]})
     if act in (Action.SUBMIT, Action.RESUBMIT):
@@ -331,5 +334,5 @@ def do_post_message(user: User, dossier_id: Any, body: str) -> Message:
 def do_delete_draft(user: User, dossier_id: Any) -> None:
     dossier = access.access_dossier(user, dossier_id, "delete", for_update=True)
     for attachment in dossier.attachments.all():
-        transaction.on_commit(partial(attachment.file.storage.delete, attachment.file.name))
+        transaction.on_commit(partial(attachment.file.storage.delete, str(attachment.file.name)))
     dossier.delete()

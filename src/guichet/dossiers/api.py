@@ -3,7 +3,7 @@ from typing import Any
 from uuid import UUID
 
 from django.http import FileResponse, HttpRequest
-from ninja import File, Form, Router, Schema, UploadedFile
+from ninja import File, Form, Router, Schema, Status, UploadedFile
 
 from guichet.catalog.service import published_procedure
 from guichet.dossiers import access, actions
@@ -110,7 +110,7 @@ def _summary(dossier: Dossier) -> dict[str, Any]:
         "procedure": dossier.procedure.slug,
         "procedure_title": dossier.procedure.display_title,
         "state": dossier.state,
-        "state_label": State(dossier.state).label,
+        "state_label": str(State(dossier.state).label),
         "applicant": dossier.applicant.display_name,
         "assigned_to": dossier.assigned_to.display_name if dossier.assigned_to else None,
         "submitted_at": dossier.submitted_at,
@@ -174,7 +174,7 @@ def my_dossiers(request: HttpRequest) -> list[dict[str, Any]]:
 
 
 @router.post("/dossiers", response={201: DossierOut})
-def create_dossier(request: HttpRequest, payload: DossierIn) -> tuple[int, dict[str, Any]]:
+def create_dossier(request: HttpRequest, payload: DossierIn) -> Status[dict[str, Any]]:
     procedure = published_procedure(payload.procedure)
     if procedure is None:
         raise ActionError(
@@ -182,7 +182,7 @@ def create_dossier(request: HttpRequest, payload: DossierIn) -> tuple[int, dict[
         )
     user = _user(request)
     dossier = actions.do_create_draft(user, procedure, payload.data, payload.applicant_kind)
-    return 201, _fresh(user, dossier.pk)
+    return Status(201, _fresh(user, dossier.pk))
 
 
 @router.get("/dossiers/{dossier_id}", response=DossierOut)
@@ -198,33 +198,29 @@ def update_dossier(request: HttpRequest, dossier_id: str, payload: DossierPatch)
 
 
 @router.delete("/dossiers/{dossier_id}", response={204: None})
-def delete_draft(request: HttpRequest, dossier_id: str) -> tuple[int, None]:
+def delete_draft(request: HttpRequest, dossier_id: str) -> Status[None]:
     actions.do_delete_draft(_user(request), dossier_id)
-    return 204, None
+    return Status(204, None)
 
 
 @router.post("/dossiers/{dossier_id}/attachments", response={201: AttachmentOut})
 def add_attachment(
     request: HttpRequest, dossier_id: str, field: Form[str], file: File[UploadedFile]
-) -> tuple[int, dict[str, Any]]:
+) -> Status[dict[str, Any]]:
     attachment = actions.do_add_attachment(_user(request), dossier_id, field, file)
-    return 201, _attachment(attachment)
+    return Status(201, _attachment(attachment))
 
 
 @router.get("/dossiers/{dossier_id}/attachments/{attachment_id}")
-def download_attachment(
-    request: HttpRequest, dossier_id: str, attachment_id: str
-) -> FileResponse:
+def download_attachment(request: HttpRequest, dossier_id: str, attachment_id: str) -> FileResponse:
     _, attachment = access.access_attachment(_user(request), dossier_id, attachment_id)
     return attachment_response(attachment)
 
 
 @router.delete("/dossiers/{dossier_id}/attachments/{attachment_id}", response={204: None})
-def remove_attachment(
-    request: HttpRequest, dossier_id: str, attachment_id: str
-) -> tuple[int, None]:
+def remove_attachment(request: HttpRequest, dossier_id: str, attachment_id: str) -> Status[None]:
     actions.do_remove_attachment(_user(request), dossier_id, attachment_id)
-    return 204, None
+    return Status(204, None)
 
 
 @router.post("/dossiers/{dossier_id}/submit", response=DossierOut)
@@ -250,8 +246,8 @@ def list_messages(request: HttpRequest, dossier_id: str) -> list[dict[str, Any]]
 @router.post("/dossiers/{dossier_id}/messages", response={201: MessageOut})
 def post_message(
     request: HttpRequest, dossier_id: str, payload: MessageIn
-) -> tuple[int, dict[str, Any]]:
-    return 201, _message(actions.do_post_message(_user(request), dossier_id, payload.body))
+) -> Status[dict[str, Any]]:
+    return Status(201, _message(actions.do_post_message(_user(request), dossier_id, payload.body)))
 
 
 def _message(message: Message) -> dict[str, Any]:

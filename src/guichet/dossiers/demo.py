@@ -30,8 +30,11 @@ def load_demo_dossiers(users: dict[str, User], procedures: dict[str, Procedure])
     record = procedures["bulletin-casier-judiciaire"]
     ninea = procedures["immatriculation-ninea"]
     birth_answers = {
-        "full_name": "Awa Diop", "birth_date": "1994-03-12", "copy_kind": "extract",
-        "copies": 2, "phone": "77 123 45 67",
+        "full_name": "Awa Diop",
+        "birth_date": "1994-03-12",
+        "copy_kind": "extract",
+        "copies": 2,
+        "phone": "77 123 45 67",
     }
 
     # A draft Awa has not finished.
@@ -43,28 +46,51 @@ def load_demo_dossiers(users: dict[str, User], procedures: dict[str, Procedure])
     actions.do_transition(awa, submitted.pk, "submit")
 
     # Taken by Fatou, who asked for a correction.
-    corrected = actions.do_create_draft(moussa, birth, {**birth_answers, "full_name": "Moussa Fall", "birth_date": "1988-11-02", "phone": "+221 76 555 12 34"})
+    corrected = actions.do_create_draft(
+        moussa,
+        birth,
+        {
+            **birth_answers,
+            "full_name": "Moussa Fall",
+            "birth_date": "1988-11-02",
+            "phone": "+221 76 555 12 34",
+        },
+    )
     actions.do_add_attachment(moussa, corrected.pk, "id_document", _pdf("cni-moussa.pdf"))
     actions.do_transition(moussa, corrected.pk, "submit")
     actions.do_transition(fatou, corrected.pk, "take")
-    actions.do_transition(fatou, corrected.pk, "request_changes", "La pièce d'identité est illisible : merci d'envoyer une copie plus nette.")
+    actions.do_transition(
+        fatou,
+        corrected.pk,
+        "request_changes",
+        "La pièce d'identité est illisible : merci d'envoyer une copie plus nette.",
+    )
 
     # Accepted.
-    accepted = actions.do_create_draft(awa, birth, {**birth_answers, "copy_kind": "full_copy", "copies": 1})
+    accepted = actions.do_create_draft(
+        awa, birth, {**birth_answers, "copy_kind": "full_copy", "copies": 1}
+    )
     actions.do_add_attachment(awa, accepted.pk, "id_document", _pdf("cni-awa-2.pdf"))
     actions.do_transition(awa, accepted.pk, "submit")
     actions.do_transition(fatou, accepted.pk, "take")
-    actions.do_transition(fatou, accepted.pk, "accept", "Extrait disponible au guichet de la mairie.")
+    actions.do_transition(
+        fatou, accepted.pk, "accept", "Extrait disponible au guichet de la mairie."
+    )
 
     # A company registration in review at the statistics agency.
     company = actions.do_create_draft(
         moussa,
         ninea,
         {
-            "company_name": "Fall Services SARL", "legal_form": "sarl",
-            "rccm": "SN-DKR-2026-B-01234", "activity": "Maintenance informatique",
-            "employees": 4, "start_date": "2026-10-01", "has_premises": True,
-            "contact_email": "contact@fallservices.sn", "contact_phone": "33 821 00 00",
+            "company_name": "Fall Services SARL",
+            "legal_form": "sarl",
+            "rccm": "SN-DKR-2026-B-01234",
+            "activity": "Maintenance informatique",
+            "employees": 4,
+            "start_date": "2026-10-01",
+            "has_premises": True,
+            "contact_email": "contact@fallservices.sn",
+            "contact_phone": "33 821 00 00",
         },
         "company",
     )

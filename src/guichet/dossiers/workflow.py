@@ -1,8 +1,8 @@
 """The dossier state machine. Every transition is declared here and nowhere else.
 
-    draft -> submitted -> in_review -> changes_requested -> (resubmit) in_review
-                                     -> accepted | rejected
-    submitted | in_review | changes_requested -> withdrawn (by the applicant)
+draft -> submitted -> in_review -> changes_requested -> (resubmit) in_review
+                                 -> accepted | rejected
+submitted | in_review | changes_requested -> withdrawn (by the applicant)
 """
 
 from dataclasses import dataclass
@@ -58,23 +58,39 @@ TRANSITIONS: dict[Action, Transition] = {
     t.action: t
     for t in (
         Transition(Action.SUBMIT, frozenset({State.DRAFT}), State.SUBMITTED, APPLICANT),
-        Transition(Action.RESUBMIT, frozenset({State.CHANGES_REQUESTED}), State.IN_REVIEW, APPLICANT),
+        Transition(
+            Action.RESUBMIT, frozenset({State.CHANGES_REQUESTED}), State.IN_REVIEW, APPLICANT
+        ),
         Transition(Action.WITHDRAW, OPEN_STATES, State.WITHDRAWN, APPLICANT),
         Transition(
-            Action.TAKE, frozenset({State.SUBMITTED, State.IN_REVIEW}), State.IN_REVIEW, AGENT,
+            Action.TAKE,
+            frozenset({State.SUBMITTED, State.IN_REVIEW}),
+            State.IN_REVIEW,
+            AGENT,
             INSTRUCTORS,
         ),
         Transition(
-            Action.ASSIGN, frozenset({State.SUBMITTED, State.IN_REVIEW}), State.IN_REVIEW, AGENT,
+            Action.ASSIGN,
+            frozenset({State.SUBMITTED, State.IN_REVIEW}),
+            State.IN_REVIEW,
+            AGENT,
             frozenset({Role.SUPERVISOR}),
         ),
         Transition(
-            Action.REQUEST_CHANGES, frozenset({State.IN_REVIEW}), State.CHANGES_REQUESTED, AGENT,
-            INSTRUCTORS, comment_required=True,
+            Action.REQUEST_CHANGES,
+            frozenset({State.IN_REVIEW}),
+            State.CHANGES_REQUESTED,
+            AGENT,
+            INSTRUCTORS,
+            comment_required=True,
         ),
         Transition(Action.ACCEPT, frozenset({State.IN_REVIEW}), State.ACCEPTED, AGENT, INSTRUCTORS),
         Transition(
-            Action.REJECT, frozenset({State.IN_REVIEW}), State.REJECTED, AGENT, INSTRUCTORS,
+            Action.REJECT,
+            frozenset({State.IN_REVIEW}),
+            State.REJECTED,
+            AGENT,
+            INSTRUCTORS,
             comment_required=True,
         ),
     )

@@ -9,7 +9,7 @@ from django.utils import timezone
 from guichet.identity.models import ApiToken, Membership, Organisation, User
 from guichet.identity.service import token_digest
 
-TOKEN_PREFIX = "gch_"
+TOKEN_PREFIX = "gch_"  # noqa: S105 (a public prefix, not a secret)
 
 
 @transaction.atomic
@@ -31,7 +31,9 @@ def do_revoke_token(user: User, token_id: UUID) -> bool:
 
 
 @transaction.atomic
-def do_update_profile(user: User, *, full_name: str, phone: str, national_id: str, language: str) -> User:
+def do_update_profile(
+    user: User, *, full_name: str, phone: str, national_id: str, language: str
+) -> User:
     user.full_name = full_name
     user.phone = phone
     user.national_id = national_id

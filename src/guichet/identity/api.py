@@ -3,7 +3,7 @@ from typing import Any
 from uuid import UUID
 
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 
 from guichet.identity.access import access_token
 from guichet.identity.actions import do_create_token, do_revoke_token
@@ -52,13 +52,13 @@ def list_tokens(request: HttpRequest) -> list[ApiToken]:
 
 
 @router.post("/me/tokens", response={201: NewTokenOut})
-def create_token(request: HttpRequest, payload: TokenIn) -> tuple[int, dict[str, Any]]:
+def create_token(request: HttpRequest, payload: TokenIn) -> Status[dict[str, Any]]:
     token, raw = do_create_token(_user(request), payload.name[:100])
-    return 201, {**TokenOut.from_orm(token).dict(), "token": raw}
+    return Status(201, {**TokenOut.from_orm(token).dict(), "token": raw})
 
 
 @router.delete("/me/tokens/{token_id}", response={204: None})
-def revoke_token(request: HttpRequest, token_id: UUID) -> tuple[int, None]:
+def revoke_token(request: HttpRequest, token_id: UUID) -> Status[None]:
     token = access_token(_user(request), token_id)
     do_revoke_token(_user(request), token.pk)
-    return 204, None
+    return Status(204, None)

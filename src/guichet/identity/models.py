@@ -1,4 +1,4 @@
-"""People and administrations: users (citizens and agents), organisations, memberships, API tokens."""
+"""People and administrations: users, organisations, memberships, API tokens."""
 
 import re
 import uuid
@@ -64,7 +64,7 @@ class User(AbstractUser):
     EMAIL_FIELD = "email"
     REQUIRED_FIELDS: ClassVar[list[str]] = []
 
-    objects = GuichetUserManager()  # type: ignore[misc,assignment]
+    objects = GuichetUserManager()  # type: ignore[misc]
 
     class Meta:
         verbose_name = _("user")
@@ -149,7 +149,7 @@ class Membership(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.user} – {self.organisation} ({self.get_role_display()})"
+        return f"{self.user} - {self.organisation} ({self.get_role_display()})"
 
 
 class ApiToken(models.Model):

@@ -1,4 +1,4 @@
-"""What other apps may ask of identity: who is an agent, of which organisations, with which roles."""
+"""What other apps may ask of identity: who is an agent, of which organisations, which roles."""
 
 import hashlib
 from collections.abc import Iterable
@@ -48,7 +48,7 @@ def roles_in(user: AnyUser, organisation_id: UUID) -> set[str]:
 def has_mfa(user: User) -> bool:
     from allauth.mfa.models import Authenticator
 
-    return Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists()
+    return bool(Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists())
 
 
 def colleagues(organisation_id: UUID, roles: Iterable[str] = INSTRUCTION_ROLES) -> list[User]:

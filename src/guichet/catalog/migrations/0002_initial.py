@@ -5,22 +5,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('catalog', '0001_initial'),
-        ('identity', '0001_initial'),
+        ("catalog", "0001_initial"),
+        ("identity", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='procedure',
-            name='organisation',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='procedures', to='identity.organisation'),
+            model_name="procedure",
+            name="organisation",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="procedures",
+                to="identity.organisation",
+            ),
         ),
         migrations.AddIndex(
-            model_name='procedure',
-            index=models.Index(fields=['status', 'slug'], name='catalog_pro_status_fe477e_idx'),
+            model_name="procedure",
+            index=models.Index(fields=["status", "slug"], name="catalog_pro_status_fe477e_idx"),
         ),
     ]

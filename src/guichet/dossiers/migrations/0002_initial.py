@@ -6,77 +6,124 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('catalog', '0002_initial'),
-        ('dossiers', '0001_initial'),
-        ('identity', '0001_initial'),
+        ("catalog", "0002_initial"),
+        ("dossiers", "0001_initial"),
+        ("identity", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='attachment',
-            name='uploaded_by',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="attachment",
+            name="uploaded_by",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='dossier',
-            name='applicant',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='dossiers', to=settings.AUTH_USER_MODEL),
+            model_name="dossier",
+            name="applicant",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="dossiers",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='dossier',
-            name='assigned_to',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='assigned_dossiers', to=settings.AUTH_USER_MODEL),
+            model_name="dossier",
+            name="assigned_to",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="assigned_dossiers",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='dossier',
-            name='organisation',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='identity.organisation'),
+            model_name="dossier",
+            name="organisation",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="identity.organisation",
+            ),
         ),
         migrations.AddField(
-            model_name='dossier',
-            name='procedure',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='dossiers', to='catalog.procedure'),
+            model_name="dossier",
+            name="procedure",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="dossiers",
+                to="catalog.procedure",
+            ),
         ),
         migrations.AddField(
-            model_name='attachment',
-            name='dossier',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='attachments', to='dossiers.dossier'),
+            model_name="attachment",
+            name="dossier",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="attachments",
+                to="dossiers.dossier",
+            ),
         ),
         migrations.AddField(
-            model_name='dossierevent',
-            name='actor',
-            field=models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="dossierevent",
+            name="actor",
+            field=models.ForeignKey(
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='dossierevent',
-            name='dossier',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='dossiers.dossier'),
+            model_name="dossierevent",
+            name="dossier",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="events",
+                to="dossiers.dossier",
+            ),
         ),
         migrations.AddField(
-            model_name='message',
-            name='author',
-            field=models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="message",
+            name="author",
+            field=models.ForeignKey(
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='message',
-            name='dossier',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='messages', to='dossiers.dossier'),
+            model_name="message",
+            name="dossier",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="messages",
+                to="dossiers.dossier",
+            ),
         ),
         migrations.AddIndex(
-            model_name='dossier',
-            index=models.Index(fields=['organisation', 'state', 'due_at', 'id'], name='dossier_queue'),
+            model_name="dossier",
+            index=models.Index(
+                fields=["organisation", "state", "due_at", "id"], name="dossier_queue"
+            ),
         ),
         migrations.AddIndex(
-            model_name='dossier',
-            index=models.Index(fields=['assigned_to', 'state', 'due_at', 'id'], name='dossier_mine'),
+            model_name="dossier",
+            index=models.Index(
+                fields=["assigned_to", "state", "due_at", "id"], name="dossier_mine"
+            ),
         ),
         migrations.AddIndex(
-            model_name='dossier',
-            index=models.Index(fields=['applicant', '-updated_at'], name='dossier_applicant'),
+            model_name="dossier",
+            index=models.Index(fields=["applicant", "-updated_at"], name="dossier_applicant"),
         ),
     ]

@@ -16,9 +16,13 @@ class Command(BaseCommand):
         load_demo(with_dossiers=not options["no_dossiers"])
         if options["quiet"]:
             return
-        self.stdout.write(self.style.SUCCESS("Demo data loaded. Accounts (password for all: %s):" % DEMO_PASSWORD))
+        self.stdout.write(
+            self.style.SUCCESS(f"Demo data loaded. Accounts (password for all: {DEMO_PASSWORD}):")
+        )
         for account in ACCOUNTS:
             where = f" @ {account.organisation}" if account.organisation else ""
             totp = f"  TOTP secret: {account.totp_secret}" if account.totp_secret else ""
             self.stdout.write(f"  {account.role:<11} {account.email:<34}{where}{totp}")
-        self.stdout.write("Agents sign in with a TOTP code: add the secret to an authenticator app.")
+        self.stdout.write(
+            "Agents sign in with a TOTP code: add the secret to an authenticator app."
+        )

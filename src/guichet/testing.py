@@ -1,0 +1,132 @@
+"""Shared test fixtures: the personas every test speaks of, and API clients signed in as them.
+
+Personas (from the demo data, so tests and the demo describe the same world):
+  citizen_a      Awa Diop, a citizen
+  citizen_b      Moussa Fall, another citizen who must never see Awa's dossiers
+  instructor     Fatou Ndiaye, instructor at the Commune de Dakar-Plateau (owns the birth procedure)
+  supervisor     Ibrahima Sarr, supervisor at the same commune
+  other_agent    Ousmane Sy, instructor at the ANSD: an agent, but of another organisation
+  admin          the platform administrator (manages organisations, sees no dossier)
+"""
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from guichet.identity.actions import do_create_token
+from guichet.identity.models import User
+
+PERSONAS = {
+    "citizen_a": "awa.diop@example.sn",
+    "citizen_b": "moussa.fall@example.sn",
+    "instructor": "fatou.ndiaye@dakarplateau.sn",
+    "supervisor": "ibrahima.sarr@dakarplateau.sn",
+    "other_agent": "ousmane.sy@ansd.sn",
+    "admin": "admin@guichet.sn",
+}
+BIRTH = "extrait-acte-naissance"
+BIRTH_ANSWERS = {
+    "full_name": "Awa Diop",
+    "birth_date": "1994-03-12",
+    "copy_kind": "extract",
+    "copies": 2,
+    "phone": "77 123 45 67",
+}
+PDF_BYTES = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+    b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+    b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]>>endobj\n"
+    b"trailer<</Root 1 0 R>>\n%%EOF\n"
+)
+PNG_BYTES = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
+    b"\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00"
+    b"\x00\x00IEND\xaeB`\x82"
+)
+
+
+def pdf_file(name: str = "piece.pdf") -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, PDF_BYTES, content_type="application/pdf")
+
+
+def totp_code(secret: str) -> str:
+    """The current TOTP code for a secret, as an authenticator app would show it."""
+    import time
+
+    from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
+
+    return str(format_hotp_value(hotp_value(secret, int(time.time()) // 30)))
+
+
+class ApiClient:
+    """A test client that speaks JSON to /api/v1 with a bearer token."""
+
+    def __init__(self, user: User | None) -> None:
+        self.client = Client()
+        self.user = user
+        self.headers: dict[str, str] = {}
+        if user is not None:
+            _, raw = do_create_token(user, "tests")
+            self.headers["Authorization"] = f"Bearer {raw}"
+
+    def _url(self, path: str) -> str:
+        return path if path.startswith("/") else f"/api/v1/{path}"
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.client.get(self._url(path), params, headers=self.headers)
+
+    def post(self, path: str, body: Any = None) -> Any:
+        return self.client.post(
+            self._url(path),
+            json.dumps(body if body is not None else {}),
+            content_type="application/json",
+            headers=self.headers,
+        )
+
+    def patch(self, path: str, body: Any) -> Any:
+        return self.client.patch(
+            self._url(path), json.dumps(body), content_type="application/json", headers=self.headers
+        )
+
+    def delete(self, path: str) -> Any:
+        return self.client.delete(self._url(path), headers=self.headers)
+
+    def upload(self, path: str, field: str, upload: SimpleUploadedFile) -> Any:
+        return self.client.post(
+            self._url(path), {"field": field, "file": upload}, headers=self.headers
+        )
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(settings: Any, tmp_path: Path) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+    settings.STORAGES = {
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "files")},
+        },
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture
+def world(db: None) -> dict[str, User]:
+    """The demo organisations, procedures and persona accounts, without demo dossiers."""
+    from guichet.demo import load_demo
+
+    load_demo(with_dossiers=False)
+    return {name: User.objects.get(email=email) for name, email in PERSONAS.items()}
+
+
+@pytest.fixture
+def api(world: dict[str, User]) -> Iterator[dict[str, ApiClient]]:
+    """One API client per persona, plus `anonymous`."""
+    clients = {name: ApiClient(user) for name, user in world.items()}
+    clients["anonymous"] = ApiClient(None)
+    yield clients
