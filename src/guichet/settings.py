@@ -45,8 +45,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "guichet.identity.middleware.UserLanguageMiddleware",
-    "guichet.identity.middleware.AgentMfaMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "guichet.identity.middleware.AgentMfaMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -94,6 +94,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         ),
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# A cache every server process shares: login throttling and TOTP replay protection must hold
+# across workers, which a per-process memory cache would not.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": env_str("GUICHET_CACHE_DIR", str(VAR_DIR / "cache")),
+    }
+}
 
 # --- Accounts -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "identity.User"

@@ -29,9 +29,9 @@ class UserLanguageMiddleware:
 
 
 class AgentMfaMiddleware:
-    """Agents hold other people's data: no back-office page until TOTP is set up."""
+    """Agents and operators hold other people's data: no back office until TOTP is set up."""
 
-    PROTECTED_PREFIXES = ("/agent/",)
+    PROTECTED_PREFIXES = ("/agent/", "/admin/")
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -41,7 +41,7 @@ class AgentMfaMiddleware:
         if (
             isinstance(user, User)
             and request.path.startswith(self.PROTECTED_PREFIXES)
-            and is_agent(user)
+            and (is_agent(user) or user.is_staff)
             and not has_mfa(user)
         ):
             messages.warning(
