@@ -33,6 +33,8 @@ INSTALLED_APPS = [
     "guichet.identity",
     "guichet.catalog",
     "guichet.dossiers",
+    "guichet.vault",
+    "guichet.audit",
 ]
 
 MIDDLEWARE = [
