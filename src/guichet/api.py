@@ -2,11 +2,13 @@
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.datastructures import MultiValueDict
 from django.utils.translation import gettext as _
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Router
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
 from ninja.security import HttpBearer
 
 from guichet.errors import ActionError
@@ -26,12 +28,42 @@ class BearerToken(HttpBearer):
         return user
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+class NulRefusingParser(Parser):
+    """PostgreSQL cannot store or even compare text holding a NUL character: refuse it at the
+    door, where it is a 400, rather than deep in a query, where it would be a 500."""
+
+    def parse_body(self, request: HttpRequest) -> dict[str, Any]:
+        data = super().parse_body(request)
+        if _has_nul(data):
+            raise HttpError(400, _("Null characters are not allowed."))
+        return data
+
+    def parse_querydict(
+        self, data: MultiValueDict[str, Any], list_fields: list[str], request: HttpRequest
+    ) -> dict[str, Any]:
+        parsed = super().parse_querydict(data, list_fields, request)
+        if _has_nul(parsed):
+            raise HttpError(400, _("Null characters are not allowed."))
+        return parsed
+
+
 api = NinjaAPI(
     title="Guichet API",
     version="1",
     description="Public procedures online: catalog, dossiers, instruction.",
     auth=[BearerToken()],
     urls_namespace="api-v1",
+    parser=NulRefusingParser(),
 )
 
 
@@ -66,11 +98,24 @@ def on_unauthenticated(request: HttpRequest, error: AuthenticationError) -> Http
     )
 
 
+@api.exception_handler(RequestDataTooBig)
+def on_too_big(request: HttpRequest, error: RequestDataTooBig) -> HttpResponse:
+    return _error(request, 413, "too_large", _("The request is too large."))
+
+
+# Where ninja says a value came from; the client only needs the field's own name.
+PARAMETER_SOURCES = {"body", "query", "path", "form", "file", "header", "cookie"}
+
+
 @api.exception_handler(ValidationError)
 def on_invalid(request: HttpRequest, error: ValidationError) -> HttpResponse:
     fields: dict[str, list[str]] = {}
     for item in error.errors:
-        location = [str(part) for part in item.get("loc", ()) if part not in ("body", "payload")]
+        location = [str(part) for part in item.get("loc", ())]
+        if location and location[0] in PARAMETER_SOURCES:
+            location.pop(0)
+        if location[:1] == ["payload"]:
+            location.pop(0)
         fields.setdefault(".".join(location) or "body", []).append(str(item.get("msg", "")))
     return _error(request, 400, "invalid", _("The request is not valid."), fields)
 
@@ -81,6 +126,17 @@ def on_http_error(request: HttpRequest, error: HttpError) -> HttpResponse:
     return _error(request, error.status_code, code, str(error))
 
 
+# Added last, so it only catches what no endpoint matched: a JSON 404, not Django's HTML page.
+unknown_paths = Router()
+
+
+@unknown_paths.api_operation(
+    ["GET", "POST", "PUT", "PATCH", "DELETE"], "/{path:rest}", auth=None, include_in_schema=False
+)
+def no_such_endpoint(request: HttpRequest, rest: str) -> HttpResponse:
+    raise Http404
+
+
 def register_routers() -> None:
     from guichet.catalog.api import router as catalog_router
     from guichet.dossiers.api import router as dossiers_router
@@ -89,6 +145,7 @@ def register_routers() -> None:
     api.add_router("/", catalog_router)
     api.add_router("/", dossiers_router)
     api.add_router("/", identity_router)
+    api.add_router("/", unknown_paths)
 
 
 register_routers()

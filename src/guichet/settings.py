@@ -11,6 +11,10 @@ from guichet.config import env_bool, env_int, env_list, env_secret, env_str, loc
 SRC_DIR = Path(__file__).resolve().parent
 BASE_DIR = SRC_DIR.parent.parent
 VAR_DIR = Path(env_str("GUICHET_VAR_DIR", str(BASE_DIR / "var"))).resolve()
+# SQLite cannot create its file in a missing folder, and an operator who sets the secret key from
+# the environment would otherwise meet "unable to open database file". 0700: it holds the
+# database, the secret key and citizens' attachments.
+VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 DEBUG = env_bool("GUICHET_DEBUG", False)
 SECRET_KEY = env_secret("GUICHET_SECRET_KEY") or local_secret(VAR_DIR / "secret_key")
@@ -156,6 +160,9 @@ USE_TZ = True
 # --- Static and uploaded files ------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
+# The site-wide CSS lives beside the project templates, outside any app: collectstatic must look
+# there too, or the hashed manifest lacks it and every page fails without DEBUG.
+STATICFILES_DIRS = [SRC_DIR / "static"]
 STORAGES = {
     # Attachments live outside the web root and are only served by views that check access.
     "default": {

@@ -102,6 +102,24 @@ class ApiClient:
         )
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(
+    django_db_modify_db_settings_parallel_suffix: None,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """On SQLite, test on a file rather than in memory. The in-memory test database shares one
+    cache between threads, with table locks that ignore busy_timeout, so the concurrency tests
+    would fail there for reasons production never meets; a file behaves as production does (WAL,
+    BEGIN IMMEDIATE, busy_timeout). A directory of its own keeps parallel runs apart."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        database.setdefault("TEST", {})["NAME"] = str(
+            tmp_path_factory.mktemp("db") / "test.sqlite3"
+        )
+
+
 @pytest.fixture(autouse=True)
 def _test_settings(settings: Any, tmp_path: Path) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,6 +1,7 @@
 from typing import Any
 
-from django.http import HttpRequest
+from django.core.validators import slug_re
+from django.http import Http404, HttpRequest
 from ninja import Router, Schema
 
 from guichet.catalog.access import access_procedure
@@ -53,6 +54,8 @@ def list_procedures(request: HttpRequest, q: str = "") -> list[dict[str, Any]]:
 
 @router.get("/procedures/{slug}", response=ProcedureOut, auth=None)
 def get_procedure(request: HttpRequest, slug: str) -> dict[str, Any]:
+    if not slug_re.match(slug):
+        raise Http404  # not a slug (a NUL byte would even break the query on PostgreSQL)
     procedure = access_procedure(request.user, slug)
     return {
         **summary(procedure),

@@ -27,6 +27,10 @@ DEFAULT_ACCEPT = ("application/pdf", "image/jpeg", "image/png")
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 # Senegal: 9 national digits (77 123 45 67, 33 821 00 00), with or without +221 / 00221.
 PHONE_PATTERN = re.compile(r"^(?:\+221|00221)?([37]\d{8})$")
+DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Beyond 15 digits a number loses precision in JSON clients (and 1e999999 would take minutes
+# to turn into an integer): no procedure needs more.
+LARGEST_NUMBER = Decimal("999999999999999")
 TRUE_WORDS = {"true", "yes", "oui", "1", "on"}
 FALSE_WORDS = {"false", "no", "non", "0", "off"}
 
@@ -95,12 +99,22 @@ def _clean_number(spec: dict[str, Any], value: Any) -> int | float:
         raise ValidationError(_("The smallest value allowed is %(min)s.") % {"min": spec["min"]})
     if spec.get("max") is not None and number > Decimal(str(spec["max"])):
         raise ValidationError(_("The largest value allowed is %(max)s.") % {"max": spec["max"]})
+    if number > LARGEST_NUMBER:
+        raise ValidationError(_("The largest value allowed is %(max)s.") % {"max": LARGEST_NUMBER})
+    if number < -LARGEST_NUMBER:
+        raise ValidationError(
+            _("The smallest value allowed is %(min)s.") % {"min": -LARGEST_NUMBER}
+        )
     return int(number) if number == number.to_integral_value() else float(number)
 
 
 def _clean_date(spec: dict[str, Any], value: Any) -> str:
+    # fromisoformat alone would also take 19940312 or "1994-W11-6": say YYYY-MM-DD, mean it.
+    text = value.strip() if isinstance(value, str) else ""
     try:
-        day = datetime.date.fromisoformat(str(value).strip())
+        if not DATE_PATTERN.match(text):
+            raise ValueError(text)
+        day = datetime.date.fromisoformat(text)
     except ValueError:
         raise ValidationError(_("Enter a date as YYYY-MM-DD.")) from None
     if spec.get("past_only") and day > datetime.date.today():  # noqa: DTZ011 (a calendar date)
@@ -185,6 +199,10 @@ def check_answers(
         if is_empty(value):
             if complete and spec.get("required"):
                 result.add_error(name, _("This field is required."))
+            continue
+        if isinstance(value, str) and "\x00" in value:
+            # PostgreSQL refuses to store it; Django's own forms refuse it the same way.
+            result.add_error(name, _("Null characters are not allowed."))
             continue
         try:
             result.values[name] = CLEANERS[spec["type"]](spec, value)

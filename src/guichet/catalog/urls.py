@@ -1,9 +1,9 @@
-from django.http import HttpRequest, HttpResponse
 from django.urls import path
 
+from guichet.catalog import views
 
-def home(request: HttpRequest) -> HttpResponse:
-    return HttpResponse("Guichet")
-
-
-urlpatterns = [path("", home, name="home")]
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("procedures/<slug:slug>/", views.procedure_detail, name="procedure"),
+    path("procedures/<slug:slug>/start/", views.start_dossier, name="dossier_start"),
+]

@@ -43,6 +43,8 @@ def _is_applicant(user: AnyUser, dossier: Dossier) -> bool:
 def _is_instructor(user: AnyUser, dossier: Dossier) -> bool:
     if dossier.state == State.DRAFT:
         return False  # a draft is the applicant's own business until it is submitted
+    if dossier.applicant_id == user.pk:
+        return False  # an agent filing with their own administration may not judge their case
     return bool(roles_in(user, dossier.organisation_id) & INSTRUCTION_ROLES)
 
 
@@ -50,20 +52,27 @@ def can_see(user: AnyUser, dossier: Dossier) -> bool:
     return _is_applicant(user, dossier) or _is_instructor(user, dossier)
 
 
-def can_fire(user: AnyUser, dossier: Dossier, action: str) -> bool:
+def is_entitled(user: AnyUser, dossier: Dossier, action: str) -> bool:
+    """Whether the user's part in the dossier lets them fire `action` at all, whatever its
+    state: telling "not yours to do" (403) from "no longer possible" (409)."""
     if action not in Action.values:
         return False
     transition = TRANSITIONS[Action(action)]
-    if dossier.state not in transition.sources:
-        return False
     if transition.by == APPLICANT:
         return _is_applicant(user, dossier)
     if transition.by == AGENT:
         held = roles_in(user, dossier.organisation_id)
-        if action == Action.TAKE and dossier.assigned_to_id == user.pk:
-            return False  # already theirs
         return _is_instructor(user, dossier) and bool(held & transition.roles)
     return False
+
+
+def can_fire(user: AnyUser, dossier: Dossier, action: str) -> bool:
+    if not is_entitled(user, dossier, action):
+        return False
+    if dossier.state not in TRANSITIONS[Action(action)].sources:
+        return False
+    already_theirs = action == Action.TAKE and dossier.assigned_to_id == user.pk
+    return not already_theirs
 
 
 def get_abilities(user: AnyUser, dossier: Dossier) -> dict[str, bool]:
@@ -111,9 +120,14 @@ def access_dossier(
 
 
 def access_attachment(
-    user: AnyUser, dossier_id: UUID | str, attachment_id: UUID | str, action: str = VIEW
+    user: AnyUser,
+    dossier_id: UUID | str,
+    attachment_id: UUID | str,
+    action: str = VIEW,
+    *,
+    for_update: bool = False,
 ) -> tuple[Dossier, Attachment]:
-    dossier = access_dossier(user, dossier_id, action)
+    dossier = access_dossier(user, dossier_id, action, for_update=for_update)
     try:
         key = UUID(str(attachment_id))
     except ValueError:
@@ -128,7 +142,9 @@ def applicant_dossiers(user: AnyUser) -> QuerySet[Dossier]:
     if not isinstance(user, User):
         return Dossier.objects.none()
     return (
-        Dossier.objects.filter(applicant=user).select_related("procedure").order_by("-updated_at")
+        Dossier.objects.filter(applicant=user)
+        .select_related("procedure", "applicant", "assigned_to")
+        .order_by("-updated_at")
     )
 
 
@@ -168,6 +184,8 @@ def instruction_queue(
     """
     organisations = organisations_with_role(user, INSTRUCTION_ROLES)
     dossiers = Dossier.objects.filter(organisation_id__in=organisations).exclude(state=State.DRAFT)
+    if isinstance(user, User):
+        dossiers = dossiers.exclude(applicant=user)  # see _is_instructor: not their own case
     states = (
         [filters.state]
         if filters.state in State.values
@@ -179,7 +197,10 @@ def instruction_queue(
     if filters.mine and isinstance(user, User):
         dossiers = dossiers.filter(assigned_to=user)
     if filters.overdue:
-        dossiers = dossiers.filter(due_at__lt=timezone.now())
+        # The clock stops while the applicant has the dossier back (changes requested).
+        dossiers = dossiers.filter(
+            due_at__lt=timezone.now(), state__in=[State.SUBMITTED, State.IN_REVIEW]
+        )
     position = decode_cursor(cursor) if cursor else None
     if position is not None:
         due, key = position

@@ -20,7 +20,7 @@ from guichet.catalog.models import Procedure
 from guichet.dossiers import access
 from guichet.dossiers.models import Attachment, Dossier, DossierEvent, Message, NumberCounter
 from guichet.dossiers.tasks import send_dossier_notification
-from guichet.dossiers.workflow import TRANSITIONS, Action, State
+from guichet.dossiers.workflow import APPLICANT, TRANSITIONS, Action, State
 from guichet.errors import ActionError, Conflict
 from guichet.identity.models import User
 from guichet.identity.service import colleagues
@@ -51,6 +51,13 @@ def _record(
         to_state=to_state,
         comment=comment,
     )
+
+
+def _refuse_nul(text: str, field: str) -> None:
+    # PostgreSQL cannot store a NUL character: a clear 400 instead of a database error.
+    if "\x00" in text:
+        message = _("Null characters are not allowed.")
+        raise ActionError(message, {field: [message]})
 
 
 def _notify(dossier: Dossier, recipient_id: Any, kind: str, action: str = "") -> None:
@@ -203,7 +210,10 @@ def _delete_attachment(user: User, dossier: Dossier, attachment: Attachment) -> 
 
 @transaction.atomic
 def do_remove_attachment(user: User, dossier_id: Any, attachment_id: Any) -> None:
-    dossier, attachment = access.access_attachment(user, dossier_id, attachment_id, access.EDIT)
+    # Locked like every edit, so a submission running meanwhile cannot lose a required file.
+    dossier, attachment = access.access_attachment(
+        user, dossier_id, attachment_id, access.EDIT, for_update=True
+    )
     _delete_attachment(user, dossier, attachment)
 
 
@@ -260,11 +270,9 @@ def do_transition(
     act = Action(action)
     transition = TRANSITIONS[act]
     dossier = access.access_dossier(user, dossier_id, access.VIEW, for_update=True)
-    abilities = access.get_abilities(user, dossier)
-    if not abilities[act]:
-        if dossier.state not in transition.sources and (
-            abilities[access.INSTRUCT] or abilities["edit"] or dossier.applicant_id == user.pk
-        ):
+    if not access.can_fire(user, dossier, act):
+        if access.is_entitled(user, dossier, act):
+            # Theirs to do, but the state moved on (often another agent decided first).
             raise Conflict(
                 _("This dossier is now “%(state)s”: this action is no longer possible.")
                 % {"state": State(dossier.state).label}
@@ -275,6 +283,7 @@ def do_transition(
         raise ActionError(_("Please give the reasons."), {"comment": [_("A comment is required.")]})
     if len(comment) > MAX_COMMENT_LENGTH:
         raise ActionError(_("The comment is too long."), {"comment": [_("Too long.")]})
+    _refuse_nul(comment, "comment")
     if act in (Action.SUBMIT, Action.RESUBMIT):
         dossier.data = _check(dossier, dossier.data, complete=True)
     assignee = _resolve_assignee(dossier, assignee_id) if act == Action.ASSIGN else None
@@ -291,15 +300,13 @@ def do_transition(
         to_state=dossier.state,
         comment=comment,
     )
-    if transition.by == "agent":
-        if act != Action.TAKE and act != Action.ASSIGN:
-            _notify(dossier, dossier.applicant_id, "transition", act)
-        if act == Action.ASSIGN and assignee is not None and assignee.pk != user.pk:
-            _notify(dossier, assignee.pk, "assigned", act)
-    else:
+    if dossier.state != previous:
+        # The applicant hears of every change of state; a change of hands alone is internal.
         _notify(dossier, dossier.applicant_id, "transition", act)
-        if dossier.assigned_to_id and act != Action.SUBMIT:
-            _notify(dossier, dossier.assigned_to_id, "transition", act)
+    if act == Action.ASSIGN and assignee is not None and assignee.pk != user.pk:
+        _notify(dossier, assignee.pk, "assigned", act)
+    if transition.by == APPLICANT and dossier.assigned_to_id and act != Action.SUBMIT:
+        _notify(dossier, dossier.assigned_to_id, "transition", act)
     return dossier
 
 
@@ -314,6 +321,7 @@ def do_post_message(user: User, dossier_id: Any, body: str) -> Message:
             _("The message is too long."),
             {"body": [_("At most %(limit)d characters.") % {"limit": MAX_MESSAGE_LENGTH}]},
         )
+    _refuse_nul(body, "body")
     from_administration = user.pk != dossier.applicant_id
     message = Message.objects.create(
         dossier=dossier,

@@ -3,6 +3,7 @@ from typing import Any
 from uuid import UUID
 
 from django.http import FileResponse, HttpRequest
+from django.utils.translation import gettext as _
 from ninja import File, Form, Router, Schema, Status, UploadedFile
 
 from guichet.catalog.service import published_procedure
@@ -86,6 +87,8 @@ class DossierOut(DossierSummary):
     created_at: datetime
     updated_at: datetime
     decided_at: datetime | None
+    # Set while the applicant has the dossier back: the deadline then waits for them.
+    paused_at: datetime | None
     attachments: list[AttachmentOut]
     history: list[EventOut]
     abilities: dict[str, bool]
@@ -145,6 +148,7 @@ def _detail(user: User, dossier: Dossier) -> dict[str, Any]:
         "created_at": dossier.created_at,
         "updated_at": dossier.updated_at,
         "decided_at": dossier.decided_at,
+        "paused_at": dossier.paused_at,
         "attachments": [_attachment(a) for a in dossier.attachments.all()],
         "history": [
             {
@@ -178,7 +182,7 @@ def create_dossier(request: HttpRequest, payload: DossierIn) -> Status[dict[str,
     procedure = published_procedure(payload.procedure)
     if procedure is None:
         raise ActionError(
-            "Unknown procedure.", {"procedure": ["No published procedure has this name."]}
+            _("Unknown procedure."), {"procedure": [_("No published procedure has this name.")]}
         )
     user = _user(request)
     dossier = actions.do_create_draft(user, procedure, payload.data, payload.applicant_kind)

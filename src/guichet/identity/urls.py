@@ -1,1 +1,9 @@
-urlpatterns: list[object] = []
+from django.urls import path
+
+from guichet.identity import views
+
+urlpatterns = [
+    path("account/profile/", views.profile, name="profile"),
+    path("account/tokens/", views.tokens, name="tokens"),
+    path("account/tokens/<uuid:token_id>/revoke/", views.revoke_token, name="token_revoke"),
+]

@@ -6,3 +6,8 @@ class VaultConfig(AppConfig):
     name = "guichet.vault"
     label = "vault"
     verbose_name = _("Vault")
+
+    def ready(self) -> None:
+        from guichet.vault import checks
+
+        del checks  # importing registers the system checks

@@ -1,0 +1,253 @@
+"""The whole journey through the pages, as a citizen and two agents would click through it."""
+
+from typing import Any
+
+import pytest
+from django.core import mail
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from guichet.dossiers.models import Attachment, Dossier, Message
+from guichet.dossiers.tests.test_pages_support import (  # noqa: F401 (strict_html is autouse)
+    client_for,
+    draft_for,
+    snapshot,
+    strict_html,
+    stylesheet_bytes,
+    submitted_for,
+)
+from guichet.identity.models import User
+from guichet.testing import BIRTH, pdf_file
+
+pytestmark = pytest.mark.django_db
+
+ANSWERS = {
+    "full_name": "Awa Diop",
+    "birth_date": "1994-03-12",
+    "register_number": "",
+    "copy_kind": "extract",
+    "copies": "2",
+    "phone": "77 123 45 67",
+}
+
+
+def html(response: Any) -> str:
+    return str(response.content.decode())
+
+
+def test_citizen_files_instructor_asks_for_changes_then_accepts(
+    world: dict[str, User], django_capture_on_commit_callbacks: Any
+) -> None:
+    citizen = client_for(world["citizen_a"])
+    instructor = client_for(world["instructor"])
+
+    page = citizen.get(f"/procedures/{BIRTH}/")
+    assert page.status_code == 200
+    assert f'action="/procedures/{BIRTH}/start/"' in html(page)
+
+    started = citizen.post(f"/procedures/{BIRTH}/start/")
+    assert started.status_code == 302
+    dossier = Dossier.objects.get(applicant=world["citizen_a"])
+    assert started["Location"] == f"/dossiers/{dossier.pk}/"
+    assert dossier.state == "draft"
+    detail = citizen.get(started["Location"])
+    assert detail.status_code == 200
+    assert 'id="field-birth_date"' in html(detail)
+    assert "identité du demandeur" in html(detail)
+    assert len(detail.content) + stylesheet_bytes() < 60 * 1024
+
+    # A wrong phone number: 400, the error next to the field, everything typed still there.
+    bad = citizen.post(
+        f"/dossiers/{dossier.pk}/answers/",
+        {**ANSWERS, "phone": "12345", "full_name": "Awa Diop Ndiaye", "intent": "save"},
+    )
+    assert bad.status_code == 400
+    body = html(bad)
+    assert 'id="field-phone-error"' in body
+    assert 'aria-describedby="field-phone-hint field-phone-error"' in body
+    assert 'aria-invalid="true"' in body
+    assert 'value="12345"' in body
+    assert 'value="Awa Diop Ndiaye"' in body
+    assert "77 123 45 67" in body  # the hint; the error message is the engine's
+    assert Dossier.objects.get(pk=dossier.pk).data == {}
+
+    # Saving a draft accepts missing answers; submitting does not, and keeps what was typed.
+    missing = {**ANSWERS, "full_name": "", "intent": "submit"}
+    refused = citizen.post(f"/dossiers/{dossier.pk}/answers/", missing)
+    assert refused.status_code == 400
+    body = html(refused)
+    assert 'id="field-full_name-error"' in body
+    assert "Ce champ est obligatoire." in body
+    assert 'id="field-id_document-error"' in body  # the document is missing too
+    assert 'value="1994-03-12"' in body
+    assert '<a href="#field-full_name">' in body  # the summary links to the field
+    saved = Dossier.objects.get(pk=dossier.pk)
+    assert saved.state == "draft"
+    assert saved.data["birth_date"] == "1994-03-12"  # saved before the submission was refused
+
+    # A PDF goes in; a text file named .pdf does not.
+    uploaded = citizen.post(
+        f"/dossiers/{dossier.pk}/attachments/",
+        {"field": "id_document", "file": pdf_file("cni-awa.pdf")},
+    )
+    assert uploaded.status_code == 302
+    attachment = Attachment.objects.get(dossier=dossier)
+    assert attachment.file.storage.exists(str(attachment.file.name))
+    fake = SimpleUploadedFile("faux.pdf", b"just some text, not a PDF", "application/pdf")
+    rejected = citizen.post(
+        f"/dossiers/{dossier.pk}/attachments/", {"field": "id_document", "file": fake}
+    )
+    assert rejected.status_code == 400
+    assert 'id="field-id_document-error"' in html(rejected)
+    assert list(Attachment.objects.filter(dossier=dossier)) == [attachment]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        submitted = citizen.post(
+            f"/dossiers/{dossier.pk}/answers/", {**ANSWERS, "intent": "submit"}
+        )
+    assert submitted.status_code == 302
+    assert submitted["Location"] == f"/dossiers/{dossier.pk}/receipt/"
+    dossier.refresh_from_db()
+    assert dossier.state == "submitted"
+    assert dossier.data["phone"] == "+221771234567"
+    receipt = citizen.get(submitted["Location"])
+    assert receipt.status_code == 200
+    assert dossier.number and dossier.number in html(receipt)
+    assert "Date prévue de la décision" in html(receipt)
+
+    queue = instructor.get("/agent/")
+    assert queue.status_code == 200
+    assert f"/agent/dossiers/{dossier.pk}/" in html(queue)
+    instruction = instructor.get(f"/agent/dossiers/{dossier.pk}/")
+    assert instruction.status_code == 200
+    assert "12 mars 1994" in html(instruction)  # answers shown as read, not as stored
+    assert f"/agent/dossiers/{dossier.pk}/attachments/{attachment.pk}/" in html(instruction)
+    download = instructor.get(f"/agent/dossiers/{dossier.pk}/attachments/{attachment.pk}/")
+    assert download.status_code == 200
+    assert download["X-Content-Type-Options"] == "nosniff"
+    assert download.getvalue().startswith(b"%PDF")
+
+    taken = instructor.post(f"/agent/dossiers/{dossier.pk}/actions/", {"action": "take"})
+    assert taken.status_code == 302
+    dossier.refresh_from_db()
+    assert dossier.state == "in_review"
+    assert dossier.assigned_to == world["instructor"]
+
+    before = snapshot(dossier)
+    no_reason = instructor.post(
+        f"/agent/dossiers/{dossier.pk}/actions/", {"action": "request_changes", "comment": " "}
+    )
+    assert no_reason.status_code == 400
+    assert 'id="request_changes-comment-error"' in html(no_reason)
+    assert snapshot(dossier) == before
+
+    request_text = "La copie de la pièce est illisible."
+    with django_capture_on_commit_callbacks(execute=True):
+        asked = instructor.post(
+            f"/agent/dossiers/{dossier.pk}/actions/",
+            {"action": "request_changes", "comment": request_text},
+        )
+    assert asked.status_code == 302
+    dossier.refresh_from_db()
+    assert dossier.state == "changes_requested"
+
+    corrected = citizen.get(f"/dossiers/{dossier.pk}/")
+    assert request_text in html(corrected)
+    assert 'value="resubmit"' in html(corrected)
+    with django_capture_on_commit_callbacks(execute=True):
+        message = citizen.post(
+            f"/dossiers/{dossier.pk}/messages/", {"body": "Voici une copie plus nette."}
+        )
+    assert message.status_code == 302
+    assert Message.objects.filter(dossier=dossier, from_administration=False).count() == 1
+    resent = citizen.post(
+        f"/dossiers/{dossier.pk}/answers/", {**ANSWERS, "copies": "3", "intent": "resubmit"}
+    )
+    assert resent.status_code == 302
+    dossier.refresh_from_db()
+    assert dossier.state == "in_review"
+    assert dossier.data["copies"] == 3
+
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        accepted = instructor.post(
+            f"/agent/dossiers/{dossier.pk}/actions/",
+            {"action": "accept", "comment": "Extrait à retirer à la mairie."},
+        )
+    assert accepted.status_code == 302
+    dossier.refresh_from_db()
+    assert dossier.state == "accepted"
+    assert [m.to for m in mail.outbox] == [[world["citizen_a"].email]]
+    final = citizen.get(f"/dossiers/{dossier.pk}/")
+    assert "Extrait à retirer à la mairie." in html(final)
+    assert 'name="intent"' not in html(final)  # nothing left to edit
+
+
+def test_a_second_decision_gets_a_clear_conflict_not_an_error(world: dict[str, User]) -> None:
+    dossier = submitted_for(world["citizen_a"])
+    instructor = client_for(world["instructor"])
+    supervisor = client_for(world["supervisor"])
+    assert (
+        instructor.post(f"/agent/dossiers/{dossier.pk}/actions/", {"action": "take"}).status_code
+        == 302
+    )
+    stale_page = supervisor.get(f"/agent/dossiers/{dossier.pk}/")
+    assert 'value="reject"' in html(stale_page)
+
+    assert (
+        instructor.post(f"/agent/dossiers/{dossier.pk}/actions/", {"action": "accept"}).status_code
+        == 302
+    )
+    before = snapshot(dossier)
+    late = supervisor.post(
+        f"/agent/dossiers/{dossier.pk}/actions/", {"action": "reject", "comment": "Incomplet."}
+    )
+    assert late.status_code == 409
+    assert "Un autre agent a déjà décidé" in html(late)
+    assert snapshot(dossier) == before
+    assert Dossier.objects.get(pk=dossier.pk).state == "accepted"
+
+
+def test_withdraw_asks_for_confirmation_and_delete_removes_the_draft(
+    world: dict[str, User],
+) -> None:
+    citizen = client_for(world["citizen_a"])
+    dossier = submitted_for(world["citizen_a"])
+    confirm = citizen.get(f"/dossiers/{dossier.pk}/withdraw/")
+    assert confirm.status_code == 200
+    assert Dossier.objects.get(pk=dossier.pk).state == "submitted"
+    done = citizen.post(f"/dossiers/{dossier.pk}/withdraw/", {"comment": "Plus besoin."})
+    assert done.status_code == 302
+    withdrawn = Dossier.objects.get(pk=dossier.pk)
+    assert withdrawn.state == "withdrawn"
+    assert withdrawn.events.last().comment == "Plus besoin."  # type: ignore[union-attr]
+    again = citizen.post(f"/dossiers/{dossier.pk}/withdraw/")
+    assert again.status_code == 403
+
+    draft = draft_for(world["citizen_a"])
+    assert citizen.get(f"/dossiers/{draft.pk}/delete/").status_code == 200
+    deleted = citizen.post(f"/dossiers/{draft.pk}/delete/")
+    assert deleted.status_code == 302
+    assert deleted["Location"] == "/dossiers/"
+    assert not Dossier.objects.filter(pk=draft.pk).exists()
+    listing = citizen.get("/dossiers/")
+    assert listing.status_code == 200
+    assert withdrawn.number and withdrawn.number in html(listing)
+
+
+def test_messages_thread_keeps_an_empty_or_long_message_out(world: dict[str, User]) -> None:
+    dossier = submitted_for(world["citizen_a"])
+    citizen = client_for(world["citizen_a"])
+    empty = citizen.post(f"/dossiers/{dossier.pk}/messages/", {"body": "   "})
+    assert empty.status_code == 400
+    assert 'id="message-body-error"' in html(empty)
+    long_text = "x" * 5001
+    too_long = citizen.post(f"/dossiers/{dossier.pk}/messages/", {"body": long_text})
+    assert too_long.status_code == 400
+    assert long_text in html(too_long)  # what was typed is not lost
+    assert Message.objects.filter(dossier=dossier).count() == 0
+
+    instructor = client_for(world["instructor"])
+    answer = instructor.post(f"/agent/dossiers/{dossier.pk}/messages/", {"body": "Bien reçu."})
+    assert answer.status_code == 302
+    thread = citizen.get(f"/dossiers/{dossier.pk}/")
+    assert "Bien reçu." in html(thread)

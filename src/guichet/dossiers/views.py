@@ -1,0 +1,498 @@
+"""Dossier pages: the applicant's space under /dossiers/ and the agents' back office under /agent/.
+
+Both load through access.py and write through actions.py; a page only decides which space serves
+whom. The applicant works from /dossiers/; instructors work from /agent/, where the middleware has
+made sure they set up two-factor authentication, so the applicant's URLs refuse them (404) rather
+than offer a way around that check.
+"""
+
+import logging
+from typing import Any
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from guichet.catalog.service import published_procedures
+from guichet.dossiers import access, actions
+from guichet.dossiers.api import attachment_response
+from guichet.dossiers.forms_web import FieldView, answers_from_post, build_fields
+from guichet.dossiers.models import Attachment, Dossier, DossierEvent
+from guichet.dossiers.workflow import DECISION_STATES, Action, State
+from guichet.errors import ActionError, Conflict
+from guichet.identity.models import User
+from guichet.identity.service import (
+    INSTRUCTION_ROLES,
+    colleagues,
+    is_agent,
+    organisations_with_role,
+)
+
+logger = logging.getLogger(__name__)
+
+LIST_PAGE_SIZE = 50
+QUEUE_PAGE_SIZE = 25
+AGENT_ACTIONS = (
+    Action.TAKE,
+    Action.ASSIGN,
+    Action.REQUEST_CHANGES,
+    Action.ACCEPT,
+    Action.REJECT,
+)
+DONE_MESSAGES = {
+    Action.SUBMIT: gettext_lazy("Your application is submitted. Keep this receipt."),
+    Action.RESUBMIT: gettext_lazy("Your corrected application is sent back to the administration."),
+    Action.WITHDRAW: gettext_lazy("Your application is withdrawn."),
+    Action.TAKE: gettext_lazy("You now instruct this dossier."),
+    Action.ASSIGN: gettext_lazy("The dossier is assigned."),
+    Action.REQUEST_CHANGES: gettext_lazy("Changes requested: the applicant is told by email."),
+    Action.ACCEPT: gettext_lazy("The dossier is accepted: the applicant is told by email."),
+    Action.REJECT: gettext_lazy("The dossier is rejected: the applicant is told by email."),
+}
+
+
+def _user(request: HttpRequest) -> User:
+    user = request.user
+    if not isinstance(user, User):  # login_required has already sent anonymous visitors away
+        raise PermissionDenied
+    return user
+
+
+# --- What both spaces show --------------------------------------------------------------------
+
+
+def _event_row(event: DossierEvent) -> dict[str, Any]:
+    detail = ""
+    comment = ""
+    if event.kind == DossierEvent.Kind.TRANSITION and event.to_state in State.values:
+        label = _("Status: %(state)s") % {"state": State(event.to_state).label}
+        comment = event.comment
+    else:
+        label = str(DossierEvent.Kind(event.kind).label)
+        if event.kind in (DossierEvent.Kind.ATTACHMENT_ADDED, DossierEvent.Kind.ATTACHMENT_REMOVED):
+            detail = event.comment  # the file's name
+    return {
+        "at": event.at,
+        "actor": event.actor_name,
+        "by_administration": event.by_administration,
+        "label": label,
+        "detail": detail,
+        "comment": comment,
+    }
+
+
+def _last_event(events: list[DossierEvent], *actions_: str) -> DossierEvent | None:
+    for event in reversed(events):
+        if event.action in actions_:
+            return event
+    return None
+
+
+def _is_overdue(dossier: Dossier, now: Any) -> bool:
+    # A dossier waiting on the applicant (changes requested) has its clock stopped.
+    return bool(
+        dossier.due_at
+        and dossier.state in (State.SUBMITTED, State.IN_REVIEW)
+        and dossier.due_at < now
+    )
+
+
+def _error_summary(
+    fields: list[FieldView], errors: dict[str, list[str]], extra_ids: dict[str, str]
+) -> list[dict[str, str]]:
+    """One line per error, each a link to its field, for the box at the top of the page."""
+    rows = []
+    known = {view.name: view for view in fields}
+    for name, messages_ in errors.items():
+        view = known.get(name)
+        target = view.id if view else extra_ids.get(name, "")
+        label = view.label if view else ""
+        for message in messages_:
+            text = (
+                _("%(label)s: %(message)s") % {"label": label, "message": message}
+                if label
+                else message
+            )
+            rows.append({"target": target, "text": text})
+    return rows
+
+
+def _shared_context(dossier: Dossier) -> dict[str, Any]:
+    events = list(dossier.events.all())
+    return {
+        "dossier": dossier,
+        "procedure": dossier.procedure,
+        "state_label": State(dossier.state).label,
+        "events": [_event_row(event) for event in events],
+        "thread": list(dossier.messages.all()),
+        "changes_request": (
+            _last_event(events, Action.REQUEST_CHANGES)
+            if dossier.state == State.CHANGES_REQUESTED
+            else None
+        ),
+        "decision": (
+            _last_event(events, Action.ACCEPT, Action.REJECT)
+            if dossier.state in DECISION_STATES
+            else None
+        ),
+        "overdue": _is_overdue(dossier, timezone.now()),
+    }
+
+
+# --- The applicant's space --------------------------------------------------------------------
+
+
+def _own_dossier(user: User, dossier_id: UUID, ability: str = access.VIEW) -> Dossier:
+    dossier = access.access_dossier(user, dossier_id)
+    if dossier.applicant_id != user.pk:
+        raise Http404
+    if ability != access.VIEW and not access.get_abilities(user, dossier).get(ability, False):
+        raise PermissionDenied
+    return dossier
+
+
+def _applicant_page(
+    request: HttpRequest,
+    dossier: Dossier,
+    *,
+    status: int = 200,
+    errors: dict[str, list[str]] | None = None,
+    typed: Any = None,
+    notice: str = "",
+    message_body: str = "",
+) -> HttpResponse:
+    errors = errors or {}
+    user = _user(request)
+    abilities = access.get_abilities(user, dossier)
+    attachments = list(dossier.attachments.all())
+    fields = build_fields(
+        dossier.procedure.form, dossier.data, errors=errors, typed=typed, attachments=attachments
+    )
+    context = {
+        **_shared_context(dossier),
+        "abilities": abilities,
+        "answer_fields": [f for f in fields if f.type != "file"],
+        "document_fields": [f for f in fields if f.type == "file"],
+        "errors": errors,
+        "has_errors": bool(errors),
+        "error_summary": _error_summary(fields, errors, {"body": "message-body"}),
+        "notice": notice,
+        "message_body": message_body,
+        "page_url": reverse("dossier_detail", args=[dossier.pk]),
+    }
+    return render(request, "dossiers/detail.html", context, status=status)
+
+
+@login_required
+@require_GET
+def dossier_list(request: HttpRequest) -> HttpResponse:
+    paginator = Paginator(access.applicant_dossiers(_user(request)), LIST_PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
+    return render(request, "dossiers/list.html", {"page": page})
+
+
+@login_required
+@require_GET
+def dossier_detail(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
+    user = _user(request)
+    dossier = access.access_dossier(user, dossier_id)
+    if dossier.applicant_id != user.pk:
+        return redirect("agent_dossier", dossier.pk)
+    return _applicant_page(request, dossier)
+
+
+@login_required
+@require_POST
+def save_answers(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
+    """Save the answers; with intent=submit or resubmit, then send the dossier in the same go,
+    so nothing typed is lost by pressing the final button without saving first."""
+    user = _user(request)
+    dossier = _own_dossier(user, dossier_id)
+    intent = request.POST.get("intent", "save")
+    data = answers_from_post(dossier.procedure.form, request.POST)
+    try:
+        actions.do_update_answers(user, dossier.pk, data)
+        if intent in (Action.SUBMIT, Action.RESUBMIT):
+            actions.do_transition(user, dossier.pk, intent)
+    except Conflict as error:
+        return _applicant_page(
+            request, _own_dossier(user, dossier_id), status=409, notice=error.message
+        )
+    except ActionError as error:
+        return _applicant_page(
+            request,
+            _own_dossier(user, dossier_id),
+            status=400,
+            errors=error.fields or {"": [error.message]},
+            typed=request.POST,
+        )
+    if intent == Action.SUBMIT:
+        messages.success(request, DONE_MESSAGES[Action.SUBMIT])
+        return redirect("dossier_receipt", dossier.pk)
+    if intent == Action.RESUBMIT:
+        messages.success(request, DONE_MESSAGES[Action.RESUBMIT])
+    else:
+        messages.success(request, _("Your answers are saved."))
+    return redirect("dossier_detail", dossier.pk)
+
+
+@login_required
+@require_POST
+def add_attachment(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
+    user = _user(request)
+    dossier = _own_dossier(user, dossier_id)
+    field = request.POST.get("field", "")[:64]
+    upload = request.FILES.get("file")
+    try:
+        if upload is None:
+            raise ActionError(_("Choose a file."), {"file": [_("Choose a file to send.")]})
+        attachment = actions.do_add_attachment(user, dossier.pk, field, upload)
+    except ActionError as error:
+        details = [message for values in error.fields.values() for message in values]
+        return _applicant_page(
+            request,
+            dossier,
+            status=400,
+            errors={field or "file": [error.message, *details]},
+        )
+    messages.success(request, _("Document “%(name)s” added.") % {"name": attachment.original_name})
+    return redirect(reverse("dossier_detail", args=[dossier.pk]) + "#documents")
+
+
+@login_required
+@require_POST
+def remove_attachment(request: HttpRequest, dossier_id: UUID, attachment_id: UUID) -> HttpResponse:
+    user = _user(request)
+    dossier = _own_dossier(user, dossier_id)
+    actions.do_remove_attachment(user, dossier.pk, attachment_id)
+    messages.success(request, _("The document is removed."))
+    return redirect(reverse("dossier_detail", args=[dossier.pk]) + "#documents")
+
+
+def _download(attachment: Attachment) -> FileResponse:
+    try:
+        return attachment_response(attachment)
+    except FileNotFoundError:
+        logger.error("attachment %s: file missing from storage", attachment.pk)
+        raise Http404 from None
+
+
+@login_required
+@require_GET
+def download_attachment(
+    request: HttpRequest, dossier_id: UUID, attachment_id: UUID
+) -> FileResponse:
+    user = _user(request)
+    dossier, attachment = access.access_attachment(user, dossier_id, attachment_id)
+    if dossier.applicant_id != user.pk:
+        raise Http404
+    return _download(attachment)
+
+
+@login_required
+@require_POST
+def post_message(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
+    user = _user(request)
+    dossier = _own_dossier(user, dossier_id)
+    body = request.POST.get("body", "")
+    try:
+        actions.do_post_message(user, dossier.pk, body)
+    except ActionError as error:
+        return _applicant_page(request, dossier, status=400, errors=error.fields, message_body=body)
+    messages.success(request, _("Your message is sent."))
+    return redirect(reverse("dossier_detail", args=[dossier.pk]) + "#messages")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def withdraw(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
+    """A confirmation page, since withdrawing cannot be undone and the page works without JS."""
+    user = _user(request)
+    dossier = _own_dossier(user, dossier_id, Action.WITHDRAW)
+    reason = request.POST.get("comment", "")
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        try:
+            actions.do_transition(user, dossier.pk, Action.WITHDRAW, reason)
+        except Conflict as error:
+            return _applicant_page(
+                request, _own_dossier(user, dossier_id), status=409, notice=error.message
+            )
+        except ActionError as error:
+            errors = error.fields
+        else:
+            messages.success(request, DONE_MESSAGES[Action.WITHDRAW])
+            return redirect("dossier_detail", dossier.pk)
+    context = {
+        "dossier": dossier,
+        "reason": reason,
+        "errors": errors,
+        "has_errors": bool(errors),
+        "page_url": reverse("dossier_detail", args=[dossier.pk]),
+    }
+    return render(request, "dossiers/withdraw.html", context, status=400 if errors else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def delete_draft(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
+    user = _user(request)
+    dossier = _own_dossier(user, dossier_id, "delete")
+    if request.method == "POST":
+        actions.do_delete_draft(user, dossier.pk)
+        messages.success(request, _("The draft is deleted."))
+        return redirect("dossier_list")
+    return render(request, "dossiers/delete.html", {"dossier": dossier})
+
+
+@login_required
+@require_GET
+def receipt(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
+    dossier = _own_dossier(_user(request), dossier_id)
+    if not dossier.number:
+        raise Http404  # a draft has no receipt yet
+    return render(request, "dossiers/receipt.html", {"dossier": dossier})
+
+
+# --- The agents' back office ------------------------------------------------------------------
+
+
+def _agent_dossier(user: User, dossier_id: UUID) -> tuple[Dossier, dict[str, bool]]:
+    dossier = access.access_dossier(user, dossier_id)
+    abilities = access.get_abilities(user, dossier)
+    if not abilities[access.INSTRUCT]:
+        raise Http404  # the applicant and other organisations' agents do not instruct it
+    return dossier, abilities
+
+
+def _agent_page(
+    request: HttpRequest,
+    dossier: Dossier,
+    abilities: dict[str, bool],
+    *,
+    status: int = 200,
+    failed_action: str = "",
+    errors: dict[str, list[str]] | None = None,
+    comment: str = "",
+    notice: str = "",
+    message_body: str = "",
+) -> HttpResponse:
+    errors = errors or {}
+    attachments = list(dossier.attachments.all())
+    fields = build_fields(dossier.procedure.form, dossier.data, attachments=attachments)
+    context = {
+        **_shared_context(dossier),
+        "abilities": abilities,
+        "answers": [f for f in fields if f.type != "file"],
+        "document_fields": [f for f in fields if f.type == "file"],
+        "agent_actions": [a for a in AGENT_ACTIONS if abilities.get(a)],
+        "assignees": colleagues(dossier.organisation_id) if abilities.get(Action.ASSIGN) else [],
+        "failed_action": failed_action,
+        "errors": errors,
+        "has_errors": bool(errors),
+        "comment": comment,
+        "notice": notice,
+        "message_body": message_body,
+        "page_url": reverse("agent_dossier", args=[dossier.pk]),
+    }
+    return render(request, "dossiers/agent/detail.html", context, status=status)
+
+
+@login_required
+@require_GET
+def agent_queue(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    if not is_agent(user):
+        raise Http404
+    filters = access.parse_filters(request.GET)
+    page = access.instruction_queue(
+        user, filters, request.GET.get("cursor", "")[:200], QUEUE_PAGE_SIZE
+    )
+    now = timezone.now()
+    procedures = published_procedures().filter(
+        organisation_id__in=organisations_with_role(user, INSTRUCTION_ROLES)
+    )
+    context = {
+        "rows": [{"dossier": d, "overdue": _is_overdue(d, now)} for d in page.dossiers],
+        "next_cursor": page.next_cursor,
+        "filters": filters,
+        "procedures": list(procedures),
+        "states": [(s.value, s.label) for s in State if s != State.DRAFT],
+        "not_first_page": bool(request.GET.get("cursor")),
+    }
+    return render(request, "dossiers/agent/queue.html", context)
+
+
+@login_required
+@require_GET
+def agent_dossier(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
+    dossier, abilities = _agent_dossier(_user(request), dossier_id)
+    return _agent_page(request, dossier, abilities)
+
+
+@login_required
+@require_POST
+def agent_transition(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
+    user = _user(request)
+    dossier, abilities = _agent_dossier(user, dossier_id)
+    action = request.POST.get("action", "")
+    comment = request.POST.get("comment", "")
+    try:
+        actions.do_transition(
+            user, dossier.pk, action, comment, request.POST.get("assignee") or None
+        )
+    except Conflict as error:
+        fresh, abilities = _agent_dossier(user, dossier_id)
+        notice = _("Another agent already decided on this dossier, or it changed meanwhile.")
+        return _agent_page(
+            request, fresh, abilities, status=409, notice=f"{notice} {error.message}"
+        )
+    except ActionError as error:
+        return _agent_page(
+            request,
+            dossier,
+            abilities,
+            status=400,
+            failed_action=action,
+            errors=error.fields or {"": [error.message]},
+            comment=comment,
+        )
+    done = DONE_MESSAGES.get(Action(action)) if action in Action.values else None
+    if done:
+        messages.success(request, done)
+    return redirect("agent_dossier", dossier.pk)
+
+
+@login_required
+@require_POST
+def agent_message(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
+    user = _user(request)
+    dossier, abilities = _agent_dossier(user, dossier_id)
+    body = request.POST.get("body", "")
+    try:
+        actions.do_post_message(user, dossier.pk, body)
+    except ActionError as error:
+        return _agent_page(
+            request, dossier, abilities, status=400, errors=error.fields, message_body=body
+        )
+    messages.success(request, _("Your message is sent to the applicant."))
+    return redirect(reverse("agent_dossier", args=[dossier.pk]) + "#messages")
+
+
+@login_required
+@require_GET
+def agent_attachment(request: HttpRequest, dossier_id: UUID, attachment_id: UUID) -> FileResponse:
+    user = _user(request)
+    dossier, attachment = access.access_attachment(user, dossier_id, attachment_id)
+    if not access.get_abilities(user, dossier)[access.INSTRUCT]:
+        raise Http404
+    return _download(attachment)
