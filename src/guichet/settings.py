@@ -184,6 +184,23 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = None
 GUICHET_NUMBER_PREFIX = env_str("GUICHET_NUMBER_PREFIX", "SN")
 
+# --- Data vault (envelope encryption of personal data) -----------------------------------------
+GUICHET_KEY_PROVIDER = env_str("GUICHET_KEY_PROVIDER", "local")
+GUICHET_VAULT_KEYS_DIR = env_str("GUICHET_VAULT_KEYS_DIR", str(VAR_DIR / "keys"))
+GUICHET_VAULT_CACHE_SECONDS = env_int("GUICHET_VAULT_CACHE_SECONDS", 60)
+GUICHET_VAULT_CACHE_SIZE = env_int("GUICHET_VAULT_CACHE_SIZE", 4096)
+GUICHET_PHONE_COUNTRY_CODE = env_str("GUICHET_PHONE_COUNTRY_CODE", "221")
+GUICHET_PKCS11_MODULE = env_str("GUICHET_PKCS11_MODULE", "/usr/lib/softhsm/libsofthsm2.so")
+GUICHET_PKCS11_TOKEN_LABEL = env_str("GUICHET_PKCS11_TOKEN_LABEL", "guichet")
+GUICHET_PKCS11_PIN = env_secret("GUICHET_PKCS11_PIN")
+GUICHET_PKCS11_KEY_PREFIX = env_str("GUICHET_PKCS11_KEY_PREFIX", "guichet-kek")
+GUICHET_TRANSIT_URL = env_str("GUICHET_TRANSIT_URL", "") or None
+GUICHET_TRANSIT_TOKEN = env_secret("GUICHET_TRANSIT_TOKEN")
+GUICHET_TRANSIT_MOUNT = env_str("GUICHET_TRANSIT_MOUNT", "transit")
+GUICHET_TRANSIT_KEY_PREFIX = env_str("GUICHET_TRANSIT_KEY_PREFIX", "guichet-kek")
+GUICHET_TRANSIT_CA_FILE = env_str("GUICHET_TRANSIT_CA_FILE", "") or None
+GUICHET_TRANSIT_TIMEOUT = env_int("GUICHET_TRANSIT_TIMEOUT", 5)
+
 # --- Email and background tasks -----------------------------------------------------------------
 DEFAULT_FROM_EMAIL = env_str("GUICHET_FROM_EMAIL", "Guichet <no-reply@guichet.localhost>")
 if env_str("EMAIL_HOST", ""):

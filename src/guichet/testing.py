@@ -120,6 +120,30 @@ def django_db_modify_db_settings(
         )
 
 
+def reset_vault_process_state() -> None:
+    """Forget every key this process holds: providers, unwrapped data keys, the blind-index key."""
+    from guichet.vault.blind import forget_blind_index_key
+    from guichet.vault.cache import reset_key_cache
+    from guichet.vault.providers import reset_providers
+
+    reset_providers()
+    reset_key_cache()
+    forget_blind_index_key()
+
+
+@pytest.fixture(autouse=True)
+def vault_keys(tmp_path: Path, settings: Any) -> Iterator[Path]:
+    """Every test gets its own key directory and a cold key cache: no test writes keys into var/
+    or finds a key another test unwrapped."""
+    reset = reset_vault_process_state
+    keys = tmp_path / "keys"
+    settings.GUICHET_VAULT_KEYS_DIR = str(keys)
+    settings.GUICHET_KEY_PROVIDER = "local"
+    reset()
+    yield keys
+    reset()
+
+
 @pytest.fixture(autouse=True)
 def _test_settings(settings: Any, tmp_path: Path) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
