@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Run the task worker and the web server side by side, as `make run` does.
+#
+# The worker sends the notification emails queued by the web server; without it they wait in
+# the database. Whichever stops first (Ctrl-C, a crash, a kill) takes the other one down too, so
+# no orphan keeps the port or the database busy.
+#
+# Each child runs in a session of its own (setsid): Ctrl-C reaches this script alone, which then
+# stops them in order with SIGTERM. Granian copes badly with SIGINT hitting its master and its
+# workers at once (a worker may hang and outlive the master); SIGTERM to the master alone is clean.
+#
+# Environment: HOST (default 127.0.0.1), PORT (default 8000), WEB_WORKERS (default 2),
+# WEB_THREADS (threads per worker, default 4: two cores, and SQLite writes one at a time anyway).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+host="${HOST:-127.0.0.1}"
+port="${PORT:-8000}"
+bin=.venv/bin
+url="http://$host:$port/"
+pids=()
+
+stop_all() {
+    trap - EXIT INT TERM HUP
+    local pid
+    for pid in "${pids[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    # Give both a clean shutdown (the worker finishes its current task), then insist on the
+    # whole session, so that no granian worker is left behind.
+    for _ in $(seq 1 50); do
+        local alive=0
+        for pid in "${pids[@]}"; do
+            kill -0 "$pid" 2>/dev/null && alive=1
+        done
+        ((alive)) || break
+        sleep 0.2
+    done
+    for pid in "${pids[@]}"; do
+        kill -KILL -- "-$pid" 2>/dev/null || true
+    done
+    wait 2>/dev/null || true
+    echo "==> Guichet stopped."
+}
+trap stop_all EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+echo "==> Starting the web server (granian, WSGI, ${WEB_WORKERS:-2} workers) on $url"
+setsid "$bin/granian" --interface wsgi --host "$host" --port "$port" \
+    --workers "${WEB_WORKERS:-2}" --blocking-threads "${WEB_THREADS:-4}" --no-ws \
+    guichet.wsgi:application &
+pids+=($!)
+
+echo "==> Starting the task worker (guichet db_worker)"
+setsid "$bin/guichet" db_worker --queue-name '*' --no-reload &
+pids+=($!)
+
+# Wait until the site answers, so the address is printed when it really works.
+ready=0
+for _ in $(seq 1 100); do
+    if "$bin/python" - "${url}healthz" <<'EOF' 2>/dev/null; then
+import sys
+import urllib.request
+
+with urllib.request.urlopen(sys.argv[1], timeout=2) as response:  # noqa: S310 (local URL)
+    sys.exit(response.status != 200)
+EOF
+        ready=1
+        break
+    fi
+    for pid in "${pids[@]}"; do
+        kill -0 "$pid" 2>/dev/null || { echo "error: a process stopped while starting." >&2; exit 1; }
+    done
+    sleep 0.3
+done
+
+if ((ready)); then
+    echo
+    echo "================================================================================"
+    echo "  Guichet is running at $url"
+    echo "  API documentation: ${url}api/v1/docs"
+    if [[ -f var/demo-accounts.txt ]]; then
+        sed 's/^/  /' var/demo-accounts.txt
+    fi
+    echo "  Emails are written to var/mail/. Press Ctrl-C to stop."
+    echo "================================================================================"
+    echo
+else
+    echo "warning: ${url}healthz did not answer 200 within 30 s; see the log above." >&2
+fi
+
+# Returns as soon as either process exits; the EXIT trap then stops the other.
+wait -n "${pids[@]}"
