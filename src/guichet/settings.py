@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "guichet.dossiers",
     "guichet.vault",
     "guichet.audit",
+    "guichet.documents",
 ]
 
 MIDDLEWARE = [
