@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from guichet.api import api
+from guichet.audit.urls import citizen_urlpatterns as audit_citizen_urls
 from guichet.health import healthz
 
 # The admin signs in through allauth, so MFA and login throttling apply there too.
@@ -15,6 +16,8 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("transparency/", include("guichet.audit.urls")),
+    path("account/data-accesses/", include(audit_citizen_urls)),
     path("", include("guichet.identity.urls")),
     path("", include("guichet.dossiers.urls")),
     path("", include("guichet.catalog.urls")),

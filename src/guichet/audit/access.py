@@ -1,0 +1,17 @@
+"""The only way a person loads one event of the log: their own, or nothing.
+
+An event that is not about the caller is answered with Http404, like one that does not exist,
+so the sequence numbers of other people's events reveal nothing.
+"""
+
+from django.http import Http404
+
+from guichet.audit.models import AuditEvent
+
+
+def access_own_event(user_id: object, seq: int) -> AuditEvent:
+    subject = str(user_id) if user_id is not None else ""
+    event = AuditEvent.objects.filter(seq=seq).first() if subject else None
+    if event is None or event.subject_id != subject:
+        raise Http404
+    return event

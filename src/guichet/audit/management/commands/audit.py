@@ -1,0 +1,103 @@
+"""guichet audit checkpoint | verify | export DIR | key"""
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from guichet.audit import keys
+from guichet.audit.actions import LogInconsistent, do_sign_checkpoint
+from guichet.audit.export import ExportError, export_log
+from guichet.audit.notes import NoteError
+from guichet.audit.verify import default_jobs, verify_log
+
+
+class Command(BaseCommand):
+    help = "The transparency log: sign a checkpoint, verify the log, export it for auditors."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        commands = parser.add_subparsers(dest="command", required=True)
+        sign = commands.add_parser("checkpoint", help="Sign a checkpoint of the current log.")
+        sign.add_argument(
+            "--if-due",
+            action="store_true",
+            help="Only when enough events or time have passed (as the periodic task does).",
+        )
+        check = commands.add_parser(
+            "verify", help="Rebuild the tree from the events; exit 1 naming the first bad entry."
+        )
+        check.add_argument(
+            "--key",
+            help="Trust this verifier key (name+id+key) instead of the local key file.",
+        )
+        check.add_argument(
+            "--checkpoint",
+            action="append",
+            default=[],
+            type=Path,
+            help="A checkpoint kept elsewhere (a witness, an earlier download) the log must "
+            "still match; may be repeated.",
+        )
+        check.add_argument(
+            "--jobs",
+            type=int,
+            default=None,
+            help="Worker processes (default: up to 2, or 1 on an in-memory test database).",
+        )
+        dump = commands.add_parser("export", help="Write events, checkpoints and key to DIR.")
+        dump.add_argument("directory", type=Path)
+        commands.add_parser("key", help="Print the log's signed-note verifier key.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        command = options["command"]
+        if command == "checkpoint":
+            self._checkpoint(options["if_due"])
+        elif command == "verify":
+            self._verify(options["key"], options["checkpoint"], options["jobs"])
+        elif command == "export":
+            self._export(options["directory"])
+        else:
+            self.stdout.write(keys.verifier_key())
+
+    def _checkpoint(self, if_due: bool) -> None:
+        try:
+            checkpoint = do_sign_checkpoint(only_if_due=if_due)
+        except LogInconsistent as error:
+            raise CommandError(f"Refusing to sign: {error}") from error
+        if checkpoint is None:
+            self.stdout.write("No checkpoint due.")
+            return
+        self.stdout.write(checkpoint.note, ending="")
+
+    def _verify(self, key: str | None, witnessed: list[Path], jobs: int | None) -> None:
+        started = time.monotonic()
+        try:
+            notes = [path.read_text(encoding="utf-8") for path in witnessed]
+            jobs = default_jobs() if jobs is None else max(1, jobs)
+            report = verify_log(trusted_key=key, witnessed=notes, jobs=jobs)
+        except (OSError, NoteError) as error:
+            raise CommandError(str(error)) from error
+        elapsed = time.monotonic() - started
+        if report.ok:
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"OK: {report.size} entries, root {report.root.hex()}, "
+                    f"{report.checkpoints} checkpoints verified ({elapsed:.1f} s)"
+                )
+            )
+            return
+        first, *others = report.problems
+        where = "" if first.seq is None else f" first bad entry: {first.seq};"
+        self.stderr.write(self.style.ERROR(f"FAILED:{where} {first.message}"))
+        for problem in others:
+            self.stderr.write(f"  also, {problem}")
+        sys.exit(1)
+
+    def _export(self, directory: Path) -> None:
+        try:
+            size, checkpoints = export_log(directory)
+        except (ExportError, OSError) as error:
+            raise CommandError(str(error)) from error
+        self.stdout.write(f"Exported {size} entries and {checkpoints} checkpoints to {directory}")
