@@ -139,12 +139,14 @@ def no_such_endpoint(request: HttpRequest, rest: str) -> HttpResponse:
 
 def register_routers() -> None:
     from guichet.catalog.api import router as catalog_router
+    from guichet.documents.api import router as documents_router
     from guichet.dossiers.api import router as dossiers_router
     from guichet.identity.api import router as identity_router
 
     api.add_router("/", catalog_router)
     api.add_router("/", dossiers_router)
     api.add_router("/", identity_router)
+    api.add_router("/", documents_router)
     api.add_router("/", unknown_paths)
 
 

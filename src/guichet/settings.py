@@ -191,6 +191,10 @@ GUICHET_VAULT_KEYS_DIR = env_str("GUICHET_VAULT_KEYS_DIR", str(VAR_DIR / "keys")
 GUICHET_VAULT_CACHE_SECONDS = env_int("GUICHET_VAULT_CACHE_SECONDS", 60)
 GUICHET_VAULT_CACHE_SIZE = env_int("GUICHET_VAULT_CACHE_SIZE", 4096)
 GUICHET_PHONE_COUNTRY_CODE = env_str("GUICHET_PHONE_COUNTRY_CODE", "221")
+# Retention (law 2008-12): applicants are warned this many days before an erasure, and drafts
+# left untouched this long are erased (`guichet retention run`, daily).
+GUICHET_RETENTION_NOTICE_DAYS = env_int("GUICHET_RETENTION_NOTICE_DAYS", 30)
+GUICHET_DRAFT_RETENTION_DAYS = env_int("GUICHET_DRAFT_RETENTION_DAYS", 180)
 GUICHET_PKCS11_MODULE = env_str("GUICHET_PKCS11_MODULE", "/usr/lib/softhsm/libsofthsm2.so")
 GUICHET_PKCS11_TOKEN_LABEL = env_str("GUICHET_PKCS11_TOKEN_LABEL", "guichet")
 GUICHET_PKCS11_PIN = env_secret("GUICHET_PKCS11_PIN")
@@ -201,6 +205,15 @@ GUICHET_TRANSIT_MOUNT = env_str("GUICHET_TRANSIT_MOUNT", "transit")
 GUICHET_TRANSIT_KEY_PREFIX = env_str("GUICHET_TRANSIT_KEY_PREFIX", "guichet-kek")
 GUICHET_TRANSIT_CA_FILE = env_str("GUICHET_TRANSIT_CA_FILE", "") or None
 GUICHET_TRANSIT_TIMEOUT = env_int("GUICHET_TRANSIT_TIMEOUT", 5)
+
+# --- Residency: where personal data may live and travel ----------------------------------------
+# Hosts (names, *.domain, IPs, networks) that may receive data, and directories that may store
+# it. A start-up check refuses a database, mail relay, key service or storage outside them, and
+# at run time Python code cannot open a connection to an unlisted address.
+GUICHET_RESIDENCY_HOSTS = env_list("GUICHET_RESIDENCY_HOSTS", "127.0.0.1,localhost,::1")
+GUICHET_RESIDENCY_PATHS = env_list("GUICHET_RESIDENCY_PATHS", str(VAR_DIR))
+GUICHET_RESIDENCY_ENFORCE = env_bool("GUICHET_RESIDENCY_ENFORCE", True)
+GUICHET_BACKUP_DIR = env_str("GUICHET_BACKUP_DIR", str(VAR_DIR / "backups"))
 
 # --- Email and background tasks -----------------------------------------------------------------
 DEFAULT_FROM_EMAIL = env_str("GUICHET_FROM_EMAIL", "Guichet <no-reply@guichet.localhost>")

@@ -145,8 +145,11 @@ def vault_keys(tmp_path: Path, settings: Any) -> Iterator[Path]:
 
 
 @pytest.fixture(autouse=True)
-def _test_settings(settings: Any, tmp_path: Path) -> None:
+def _test_settings(settings: Any, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Files, keys and the SQLite test database live in pytest's temporary folders: the residency
+    # check must accept them as it accepts VAR_DIR.
+    settings.GUICHET_RESIDENCY_PATHS = [str(settings.VAR_DIR), str(tmp_path_factory.getbasetemp())]
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
     settings.STORAGES = {
         "default": {

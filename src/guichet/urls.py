@@ -21,4 +21,5 @@ urlpatterns = [
     path("", include("guichet.identity.urls")),
     path("", include("guichet.dossiers.urls")),
     path("", include("guichet.catalog.urls")),
+    path("", include("guichet.documents.urls")),
 ]

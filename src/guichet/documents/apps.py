@@ -6,3 +6,13 @@ class DocumentsConfig(AppConfig):
     name = "guichet.documents"
     label = "documents"
     verbose_name = _("Documents")
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_delete
+
+        from guichet.documents.models import Document
+        from guichet.documents.signals import delete_file
+
+        # A document row goes when its dossier is erased (cascade): its file must go too, and
+        # the dossiers app that erases knows nothing of documents.
+        post_delete.connect(delete_file, sender=Document, dispatch_uid="documents_delete_file")

@@ -17,6 +17,7 @@ PRODUCTION = {
     "GUICHET_DEBUG": "0",
     "GUICHET_ALLOWED_HOSTS": "guichet.example.sn",
     "EMAIL_HOST": "smtp.example.sn",
+    "GUICHET_RESIDENCY_HOSTS": "127.0.0.1,localhost,::1,smtp.example.sn",
 }
 
 

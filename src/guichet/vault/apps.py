@@ -8,6 +8,9 @@ class VaultConfig(AppConfig):
     verbose_name = _("Vault")
 
     def ready(self) -> None:
-        from guichet.vault import checks
+        from guichet.vault import checks, residency
 
         del checks  # importing registers the system checks
+        # Every process (server, worker, commands, tests) refuses outbound connections to hosts
+        # outside GUICHET_RESIDENCY_HOSTS from here on.
+        residency.install()

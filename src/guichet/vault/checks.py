@@ -5,6 +5,9 @@ material is gone, are errors. Django's convention is to touch the database only 
 "database"; this one reads two small vault tables regardless (and stays silent if they do not exist
 yet, as during the first migrate), because "data exists but its key is missing" cannot be seen any
 other way and must stop `runserver`/`check` before the first request fails.
+
+The residency check (residency.py, ids vault.E100-E104, W101-W102) is registered here too, under
+the tags "vault" and "residency" (`guichet check --tag residency` runs it alone).
 """
 
 from collections import defaultdict
@@ -17,6 +20,9 @@ from django.db.models import Exists, OuterRef, Q
 from guichet.vault.errors import VaultError
 from guichet.vault.models import DataKey, KekState, KekVersion
 from guichet.vault.providers import active_provider_name, get_provider
+from guichet.vault.residency import check_residency
+
+register(check_residency, "vault", "residency")
 
 
 @register("vault")

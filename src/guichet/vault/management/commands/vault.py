@@ -1,24 +1,30 @@
-"""`guichet vault rotate|status`: operator commands for key-encryption keys.
+"""`guichet vault rotate|status|export-keys|import-keys`: operator commands for KEKs.
 
 rotate   make a new KEK version with the configured provider (GUICHET_KEY_PROVIDER), rewrap every
          data key under it in batches while the platform keeps serving, then retire the versions
          nothing uses any more. Run it again after an interruption: it resumes.
 status   KEK versions with their state and data key counts, and any rotation in progress.
+export-keys FILE   every local KEK, sealed under a passphrase (asked twice, or --passphrase-file),
+         for restoring backups elsewhere; refused for keys in an HSM or a key service.
+import-keys FILE   install an export into the (empty) keys directory.
 """
 
+import getpass
 import time
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from guichet.vault import rotation
+from guichet.vault import keyexport, rotation
 from guichet.vault.errors import VaultError
 from guichet.vault.models import Rotation
+from guichet.vault.passphrase import check_passphrase
 from guichet.vault.providers import active_provider_name
 
 
 class Command(BaseCommand):
-    help = "Manage the vault's key-encryption keys: rotate, status."
+    help = "Manage the vault's key-encryption keys: rotate, status, export-keys, import-keys."
     # The operator must be able to inspect a broken key setup; rotation still refuses unsafe
     # keys by itself, since the providers check every key file they load.
     requires_system_checks: list[str] = []
@@ -33,15 +39,68 @@ class Command(BaseCommand):
             help="Data keys rewrapped per transaction (default %(default)s).",
         )
         actions.add_parser("status", help="Show KEK versions and data key counts.")
+        for name, text in (
+            ("export-keys", "Write the local KEKs, sealed under a passphrase, to FILE."),
+            ("import-keys", "Install the KEKs of an export FILE into the empty keys directory."),
+        ):
+            action = actions.add_parser(name, help=text)
+            action.add_argument("file", metavar="FILE")
+            action.add_argument(
+                "--passphrase-file",
+                metavar="PATH",
+                help="Read the passphrase from this file (first line) instead of asking.",
+            )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             if options["action"] == "rotate":
                 self.rotate(options["batch_size"])
+            elif options["action"] == "export-keys":
+                self.export_keys(Path(options["file"]), options["passphrase_file"])
+            elif options["action"] == "import-keys":
+                self.import_keys(Path(options["file"]), options["passphrase_file"])
             else:
                 self.status()
         except VaultError as error:
             raise CommandError(str(error)) from error
+
+    def passphrase(self, source: str | None, confirm: bool) -> str:
+        if source:
+            try:
+                text = Path(source).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as error:
+                raise CommandError(f"Cannot read the passphrase file: {error}") from error
+            return text.splitlines()[0] if text.strip("\r\n") else ""
+        try:
+            first = getpass.getpass("Passphrase: ")
+            if confirm:
+                check_passphrase(first)  # say so before asking twice
+                if getpass.getpass("Repeat the passphrase: ") != first:
+                    raise CommandError("The two passphrases differ; nothing was written.")
+        except EOFError as error:
+            raise CommandError("No passphrase given; use --passphrase-file.") from error
+        return first
+
+    def export_keys(self, path: Path, passphrase_file: str | None) -> None:
+        if path.exists():
+            raise CommandError(f"{path} already exists; an export is never overwritten.")
+        versions, warnings = keyexport.export_keys(path, self.passphrase(passphrase_file, True))
+        for warning in warnings:
+            self.stderr.write(f"Warning: {warning}")
+        listed = ", ".join(f"v{v}" for v in versions)
+        self.stdout.write(self.style.SUCCESS(f"Exported local KEK {listed} to {path} (0600)."))
+        self.stdout.write(
+            "Keep it apart from the backups (another place, another custodian) with the "
+            "passphrase in a third: anyone holding an archive, this file and the passphrase can "
+            "read every citizen's data."
+        )
+
+    def import_keys(self, path: Path, passphrase_file: str | None) -> None:
+        if not path.is_file():
+            raise CommandError(f"No key export at {path}.")
+        directory, versions = keyexport.import_keys(path, self.passphrase(passphrase_file, False))
+        listed = ", ".join(f"v{v}" for v in versions)
+        self.stdout.write(self.style.SUCCESS(f"Installed local KEK {listed} in {directory}."))
 
     def rotate(self, batch_size: int) -> None:
         if batch_size < 1:

@@ -1,0 +1,299 @@
+"""What other apps may use from documents: issue the decision document of a dossier, verify a
+document, and the published trust and status lists.
+
+    issue_decision_document(dossier_id) -> Document     idempotent: render, seal, time-stamp, QR
+    tasks.issue_document_task.enqueue(dossier_id=...)   the same in the background, then emails
+                                                        the applicant
+
+Issuing is a system act (the background worker after a decision), not a user's: it reads the
+dossier through `_dossier_facts`, the one place that knows how a dossier's content is stored.
+"""
+
+import datetime
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.db import IntegrityError
+from django.utils import timezone
+
+from guichet.catalog.models import Procedure
+from guichet.catalog.text import translated
+from guichet.documents import actions, pki, qr, seal, wording
+from guichet.documents.models import Document, DocumentKind
+from guichet.documents.publication import status_list, trust_list
+from guichet.documents.render import Page, date_text, render
+from guichet.documents.verify import Verdict, verify_pdf, verify_qr
+from guichet.dossiers import access as dossier_access
+from guichet.dossiers.models import Dossier, DossierEvent
+from guichet.dossiers.workflow import Action, State
+from guichet.errors import ActionError
+from guichet.identity.models import Organisation, User
+
+__all__ = [
+    "Verdict",
+    "issue",
+    "issue_decision_document",
+    "status_list",
+    "trust_list",
+    "verify_pdf",
+    "verify_qr",
+]
+
+logger = logging.getLogger(__name__)
+
+LANGUAGES = ("fr", "en")
+KIND_CODES = {str(DocumentKind.CERTIFICATE): "A", str(DocumentKind.DECISION_LETTER): "D"}
+
+
+@dataclass(frozen=True)
+class DossierFacts:
+    """What a decision document says about its dossier, read once."""
+
+    dossier_id: UUID
+    number: str
+    state: str
+    organisation: Organisation
+    procedure: Procedure
+    applicant: User
+    applicant_name: str
+    language: str
+    answers: dict[str, Any]
+    decided_at: datetime.datetime | None
+    decision_comment: str
+
+
+def _dossier_facts(dossier_id: UUID) -> DossierFacts:
+    """The ONE place documents read a dossier's content.
+
+    It runs in the background worker after a decision, with no signed-in user: the platform
+    issues what the decision promised. Where dossiers seal their content (answers, comments,
+    names read through dossiers.access), it reads as the agent who took the decision, who had
+    sight of the dossier to take it, or else as the applicant, whose document it is. Before
+    that (answers in `Dossier.data`, comments and names in clear) it reads the model directly.
+    Switch here, and only here, if dossiers offer a system reader.
+    """
+    dossier = Dossier.objects.select_related(
+        "procedure", "organisation", "organisation__parent", "applicant"
+    ).get(pk=dossier_id)
+    decision = (
+        DossierEvent.objects.filter(
+            dossier=dossier,
+            kind=DossierEvent.Kind.TRANSITION,
+            action__in=[Action.ACCEPT, Action.REJECT],
+        )
+        .select_related("actor")
+        .order_by("-at", "-id")
+        .first()
+    )
+    applicant = dossier.applicant
+    if hasattr(dossier_access, "read_answers"):
+        answers, comment, name = _read_sealed(dossier, decision)
+    else:
+        answers = dict(getattr(dossier, "data", None) or {})
+        comment = str(getattr(decision, "comment", "") or "")
+        name = str(getattr(applicant, "full_name", "") or "")
+    return DossierFacts(
+        dossier_id=dossier.pk,
+        number=dossier.number or "",
+        state=dossier.state,
+        organisation=dossier.organisation,
+        procedure=dossier.procedure,
+        applicant=applicant,
+        applicant_name=name or applicant.email,
+        language=applicant.language if applicant.language in LANGUAGES else "fr",
+        answers=answers,
+        decided_at=dossier.decided_at,
+        decision_comment=comment,
+    )
+
+
+def _read_sealed(
+    dossier: Dossier, decision: DossierEvent | None
+) -> tuple[dict[str, Any], str, str]:
+    """Answers, the decision's comment and the applicant's name, opened by dossiers.access."""
+    from django.http import Http404
+
+    reading: Any = dossier_access  # its readers exist once dossiers seal their content
+    readers = [user for user in (getattr(decision, "actor", None), dossier.applicant) if user]
+    for reader in readers:
+        try:
+            answers = dict(reading.read_answers(reader, dossier))
+        except Http404:
+            continue  # this reader lost sight of the dossier (role removed, account closed)
+        comment = next(
+            (
+                str(event.comment)
+                for event in reading.read_history(reader, dossier)
+                if decision is not None and event.pk == decision.pk
+            ),
+            "",
+        )
+        return answers, comment, str(reading.read_applicant(reader, dossier).full_name)
+    raise ActionError(f"Nobody may read dossier {dossier.pk} to issue its document.")
+
+
+def _number(facts: DossierFacts, kind: str) -> str:
+    previous = Document.objects.filter(dossier_id=facts.dossier_id, kind=kind).count()
+    return f"{facts.number}-{KIND_CODES[kind]}{previous + 1}"
+
+
+def _page(
+    facts: DossierFacts,
+    kind: str,
+    number: str,
+    issued_at: datetime.datetime,
+    expires_at: datetime.datetime | None,
+    tsa_label: str,
+) -> Page:
+    language = facts.language
+    template = wording.template_for(facts.procedure.slug)
+    procedure_title = translated(facts.procedure.title, language)
+    values = {
+        **facts.answers,
+        "procedure": procedure_title,
+        "organisation": facts.organisation.name,
+        "dossier_number": facts.number,
+        "applicant": facts.applicant_name,
+    }
+    common: dict[str, Any] = {
+        "language": language,
+        "number": number,
+        "dossier_number": facts.number,
+        "organisation": facts.organisation.name,
+        "parent_organisation": facts.organisation.parent.name if facts.organisation.parent else "",
+        "subtitle": procedure_title,
+        "applicant": facts.applicant_name,
+        "legal_basis": translated(facts.procedure.legal_basis, language),
+        "decided_at": date_text(facts.decided_at or issued_at, language),
+        "issued_at": date_text(issued_at, language),
+        "expires_at": date_text(expires_at, language) if expires_at else "",
+        "verify_url": f"{settings.SITE_URL}/verifier",
+        "tsa_label": tsa_label,
+        "keywords": [number, facts.procedure.slug],
+    }
+    if kind == DocumentKind.CERTIFICATE:
+        return Page(
+            **common,
+            title=wording.in_language(template.title, language),
+            paragraphs=[wording.fill(template.granted, language, values)],
+            facts=[
+                (
+                    wording.in_language(label, language),
+                    wording.answer_text(facts.answers[name], language),
+                )
+                for name, label in template.facts
+                if facts.answers.get(name) not in (None, "")
+            ],
+            reasons="",
+            closing="",
+            signatory=wording.in_language(template.signatory, language),
+        )
+    return Page(
+        **common,
+        title=wording.in_language(wording.REJECTION_TITLE, language),
+        paragraphs=[wording.fill(wording.REJECTION_INTRO, language, values)],
+        facts=[],
+        reasons=facts.decision_comment,
+        closing=wording.fill(wording.REJECTION_REMEDY, language, values),
+        signatory=wording.in_language(wording.REJECTION_SIGNATORY, language),
+    )
+
+
+def _kind_for(facts: DossierFacts) -> str:
+    if facts.state == State.ACCEPTED:
+        return DocumentKind.CERTIFICATE
+    if facts.state == State.REJECTED:
+        return DocumentKind.DECISION_LETTER
+    raise ActionError(f"Dossier {facts.dossier_id} is not decided (state {facts.state}).")
+
+
+def _live(dossier_id: UUID, kind: str) -> Document | None:
+    return Document.objects.filter(
+        dossier_id=dossier_id, kind=kind, revoked_at__isnull=True
+    ).first()
+
+
+def issue(dossier_id: UUID) -> tuple[Document, bool]:
+    """The dossier's live decision document, issued now if it has none; True when new."""
+    facts = _dossier_facts(dossier_id)
+    kind = _kind_for(facts)
+    existing = _live(facts.dossier_id, kind)
+    if existing is not None:
+        return existing, False
+    ca, tsa = actions.ensure_platform()
+    organisation_seal = actions.ensure_seal(facts.organisation)
+    stamper = seal.timestamper(tsa, ca)
+    external = bool(getattr(settings, "GUICHET_TSA_URL", None))
+    number = _number(facts, kind)
+    issued_at = timezone.now().replace(microsecond=0)
+    template = wording.template_for(facts.procedure.slug)
+    expires_at = (
+        issued_at + datetime.timedelta(days=template.validity_days)
+        if kind == DocumentKind.CERTIFICATE and template.validity_days
+        else None
+    )
+    rendition = render(
+        _page(facts, kind, number, issued_at, expires_at, "" if external else pki.TSA_NAME)
+    )
+    digest = hashlib.sha256(rendition).digest()
+    claims = qr.Claims(
+        issuer=facts.organisation.slug,
+        issued_at=int(issued_at.timestamp()),
+        expires_at=int(expires_at.timestamp()) if expires_at else None,
+        kind=kind,
+        number=number,
+        holder=facts.applicant_name,
+        procedure=facts.procedure.slug,
+        pdf_sha256=digest,
+    )
+    qr_text = qr.encode(
+        claims,
+        bytes.fromhex(organisation_seal.kid),
+        lambda message_digest: organisation_seal.store.sign_digest(
+            organisation_seal.label, message_digest
+        ),
+    )
+    sealed = seal.seal_pdf(
+        rendition, qr_text, organisation_seal, ca, stamper, facts.organisation.name
+    )
+    issued = actions.Issued(
+        dossier_id=facts.dossier_id,
+        organisation_id=facts.organisation.pk,
+        procedure_id=facts.procedure.pk,
+        kind=kind,
+        number=number,
+        language=facts.language,
+        issued_at=issued_at,
+        expires_at=expires_at,
+        pdf=sealed,
+        rendition_sha256=digest.hex(),
+        seal_id=organisation_seal.row_id,
+    )
+    try:
+        return actions.do_record_document(issued), True
+    except IntegrityError:
+        # Another worker issued it meanwhile (same task run twice): theirs stands.
+        existing = _live(facts.dossier_id, kind)
+        if existing is None:
+            raise
+        return existing, False
+
+
+def issue_decision_document(dossier_id: UUID) -> Document:
+    """Idempotent: the dossier's live certificate (accepted) or decision letter (rejected)."""
+    document, _new = issue(dossier_id)
+    return document
+
+
+def reset_process_state() -> None:
+    """Forget every key, certificate and list this process holds (tests, settings changes)."""
+    from guichet.documents import keys, publication
+
+    keys.reset_key_stores()
+    pki.forget_loaded()
+    publication.forget_cached()
+    seal.forget_timestampers()

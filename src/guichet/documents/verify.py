@@ -1,0 +1,339 @@
+"""The built-in verifier behind /verifier, `guichet verify` and the API: valid, invalid or revoked,
+with one line per check.
+
+A PDF is checked with pyHanko (the seal's signature over the whole file, its chain to the platform
+CA, its RFC 3161 time-stamp) and then through the QR text the seal carries (its COSE signature,
+and that it was made for this very rendition and this seal). QR text alone (scanned from paper)
+is checked against the trust list; the content of the paper can then only be compared by eye with
+what the verifier shows. Revocation comes from the status list (the database, here).
+
+tools/verify_document.py does the same offline from the published lists, with code of its own.
+"""
+
+import datetime
+import hashlib
+import io
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from asn1crypto import x509 as asn1_x509  # type: ignore[import-untyped]
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric import ec
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from guichet.documents import qr
+from guichet.documents.models import (
+    CertificateKind,
+    CertificateStatus,
+    DocumentKind,
+    RevocationReason,
+    SealCertificate,
+    StatusListEntry,
+)
+from guichet.documents.seal import QR_CATALOG_KEY, SealError, rendition_of
+
+logger = logging.getLogger(__name__)
+
+VALID, INVALID, REVOKED = "valid", "invalid", "revoked"
+OK, FAILED, NOT_CHECKED = "ok", "failed", "not_checked"
+MAX_PDF_BYTES = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str
+    detail: str
+
+
+@dataclass
+class Verdict:
+    result: str
+    checks: list[Check]
+    document: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "result": self.result,
+            "checks": [check.__dict__ for check in self.checks],
+            "document": self.document,
+        }
+
+
+@dataclass(frozen=True)
+class _Seal:
+    organisation: str
+    name: str
+    status: str
+    certificate: x509.Certificate
+    revoked_at: datetime.datetime | None
+
+
+class _Trust:
+    """What the built-in verifier trusts: the database's PKI rows and status list."""
+
+    def __init__(self) -> None:
+        rows = list(SealCertificate.objects.select_related("organisation"))
+        ca_rows = [row for row in rows if row.kind == CertificateKind.CA]
+        self.ca_certificates = [
+            x509.load_der_x509_certificate(bytes(r.certificate_der)) for r in ca_rows
+        ]
+        self.ca_asn1 = [asn1_x509.Certificate.load(bytes(r.certificate_der)) for r in ca_rows]
+        self.seals = {
+            bytes.fromhex(row.kid): _Seal(
+                organisation=row.organisation.slug,
+                name=row.organisation.name,
+                status=row.status,
+                certificate=x509.load_der_x509_certificate(bytes(row.certificate_der)),
+                revoked_at=row.revoked_at,
+            )
+            for row in rows
+            if row.kind == CertificateKind.SEAL and row.organisation is not None
+        }
+
+    def issued_by_ca(self, certificate: x509.Certificate) -> bool:
+        for ca in self.ca_certificates:
+            try:
+                certificate.verify_directly_issued_by(ca)
+            except (ValueError, TypeError, InvalidSignature):
+                continue
+            return True
+        return False
+
+    @staticmethod
+    def revocation(number: str) -> StatusListEntry | None:
+        return StatusListEntry.objects.filter(number=number).first()
+
+
+def _when(seconds: int | None) -> str:
+    if seconds is None:
+        return ""
+    return datetime.datetime.fromtimestamp(seconds, datetime.UTC).isoformat()
+
+
+def _document_info(claims: qr.Claims, seal: _Seal | None) -> dict[str, Any]:
+    kind = DocumentKind(claims.kind).label if claims.kind in DocumentKind.values else claims.kind
+    return {
+        "number": claims.number,
+        "kind": str(kind),
+        "holder": claims.holder,
+        "issuer": seal.name if seal else claims.issuer,
+        "procedure": claims.procedure,
+        "issued_at": _when(claims.issued_at),
+        "expires_at": _when(claims.expires_at),
+    }
+
+
+def _verdict(checks: list[Check], revoked: bool, document: dict[str, Any]) -> Verdict:
+    if any(check.status == FAILED for check in checks):
+        result = INVALID
+    elif revoked:
+        result = REVOKED
+    else:
+        result = VALID
+    checks.append(
+        Check(
+            "transparency_log",
+            NOT_CHECKED,
+            _("Transparency-log inclusion: not yet available."),
+        )
+    )
+    return Verdict(result, checks, document)
+
+
+def _qr_checks(
+    text: str,
+    trust: _Trust,
+    *,
+    rendition_sha256: bytes | None,
+    pdf_signer_kid: bytes | None,
+) -> tuple[list[Check], bool, dict[str, Any]]:
+    checks: list[Check] = []
+    try:
+        envelope = qr.decode(text)
+    except qr.QrError as error:
+        return (
+            [Check("qr", FAILED, _("The QR code is not readable: %(error)s.") % {"error": error})],
+            False,
+            {},
+        )
+    seal = trust.seals.get(envelope.kid)
+    claims = envelope.claims
+    document = _document_info(claims, seal)
+    public_key = seal.certificate.public_key() if seal else None
+    if seal is None or not isinstance(public_key, ec.EllipticCurvePublicKey):
+        checks.append(
+            Check("qr", FAILED, _("The QR code was signed by a key that is not on the trust list."))
+        )
+        return checks, False, document
+    if not envelope.verify(public_key):
+        checks.append(Check("qr", FAILED, _("The QR code's signature does not match its content.")))
+        return checks, False, document
+    if claims.issuer != seal.organisation:
+        checks.append(Check("qr", FAILED, _("The QR code names another issuer than its key's.")))
+        return checks, False, document
+    checks.append(Check("qr", OK, _("QR code signed by %(issuer)s.") % {"issuer": seal.name}))
+    if trust.issued_by_ca(seal.certificate):
+        checks.append(Check("chain", OK, _("The seal certificate was issued by the platform CA.")))
+    else:
+        checks.append(
+            Check("chain", FAILED, _("The seal certificate was not issued by the platform CA."))
+        )
+    if rendition_sha256 is None:
+        checks.append(
+            Check("hash", NOT_CHECKED, _("No PDF given: compare the paper with the details shown."))
+        )
+    elif rendition_sha256 == claims.pdf_sha256:
+        checks.append(Check("hash", OK, _("The QR code was made for this document's content.")))
+    else:
+        checks.append(Check("hash", FAILED, _("The QR code was made for another document.")))
+    if pdf_signer_kid is not None:
+        if pdf_signer_kid == envelope.kid:
+            checks.append(
+                Check("binding", OK, _("The QR code and the PDF seal come from the same key."))
+            )
+        else:
+            checks.append(
+                Check(
+                    "binding", FAILED, _("The QR code and the PDF seal come from different keys.")
+                )
+            )
+    now = int(timezone.now().timestamp())
+    if claims.expires_at is not None and claims.expires_at < now:
+        checks.append(
+            Check(
+                "expiry",
+                FAILED,
+                _("The document expired on %(date)s.") % {"date": document["expires_at"][:10]},
+            )
+        )
+    revoked = False
+    entry = trust.revocation(claims.number)
+    if entry is not None:
+        revoked = True
+        reason = (
+            RevocationReason(entry.reason).label
+            if entry.reason in RevocationReason.values
+            else entry.reason
+        )
+        checks.append(
+            Check(
+                "revocation",
+                REVOKED,
+                _("Revoked on %(date)s: %(reason)s.")
+                % {"date": entry.revoked_at.date().isoformat(), "reason": reason},
+            )
+        )
+    elif seal.status == CertificateStatus.REVOKED:
+        revoked = True
+        checks.append(Check("revocation", REVOKED, _("The issuer's seal certificate was revoked.")))
+    else:
+        checks.append(Check("revocation", OK, _("Not on the list of revoked documents.")))
+    return checks, revoked, document
+
+
+def verify_qr(text: str) -> Verdict:
+    checks, revoked, document = _qr_checks(
+        text, _Trust(), rendition_sha256=None, pdf_signer_kid=None
+    )
+    return _verdict(checks, revoked, document)
+
+
+def _pdf_signature_checks(
+    data: bytes, trust: _Trust
+) -> tuple[list[Check], bytes | None, str | None]:
+    """pyHanko's view of the seal; returns the checks, the signer's key id and the QR text."""
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko.sign.validation.status import SignatureCoverageLevel
+    from pyhanko_certvalidator import ValidationContext
+
+    try:
+        reader = PdfFileReader(io.BytesIO(data), strict=False)
+        signatures = reader.embedded_signatures
+    except Exception as error:  # any file at all is uploaded here: unreadable is an answer
+        logger.info("verify: unreadable PDF (%s: %s)", type(error).__name__, error)
+        return [Check("signature", FAILED, _("This file is not a readable PDF."))], None, None
+    if len(signatures) != 1:
+        return (
+            [Check("signature", FAILED, _("This PDF does not carry exactly one Guichet seal."))],
+            None,
+            None,
+        )
+    context = ValidationContext(
+        trust_roots=trust.ca_asn1, allow_fetching=False, revocation_mode="soft-fail"
+    )
+    try:
+        status = validate_pdf_signature(
+            signatures[0],
+            signer_validation_context=context,
+            ts_validation_context=context,
+            skip_diff=True,
+        )
+    except Exception as error:  # pyHanko raises many kinds on hostile input; all mean "invalid"
+        logger.info("verify: signature validation error (%s)", error)
+        return (
+            [Check("signature", FAILED, _("The seal could not be checked: the file is damaged."))],
+            None,
+            None,
+        )
+    # A seal that does not match the file says it all: nothing it carries can be believed.
+    if not (status.intact and status.valid):
+        return (
+            [Check("signature", FAILED, _("The file was changed after it was sealed."))],
+            None,
+            None,
+        )
+    if status.coverage != SignatureCoverageLevel.ENTIRE_FILE:
+        message = _("Content was added to the file after it was sealed.")
+        return [Check("signature", FAILED, message)], None, None
+    checks = [Check("signature", OK, _("The seal's signature matches the whole file."))]
+    if status.trusted:
+        checks.append(Check("chain", OK, _("The seal certificate chains to the platform CA.")))
+    else:
+        checks.append(
+            Check("chain", FAILED, _("The seal certificate does not chain to the platform CA."))
+        )
+    stamp = status.timestamp_validity
+    if stamp is not None and stamp.intact and stamp.valid and stamp.trusted:
+        checks.append(
+            Check(
+                "timestamp",
+                OK,
+                _("Time-stamped on %(time)s.")
+                % {"time": stamp.timestamp.isoformat(timespec="seconds")},
+            )
+        )
+    elif stamp is None:
+        checks.append(Check("timestamp", FAILED, _("The seal has no time-stamp.")))
+    else:
+        checks.append(Check("timestamp", FAILED, _("The seal's time-stamp is not valid.")))
+    signer_kid = hashlib.sha256(status.signing_cert.dump()).digest()[:8]
+    try:
+        qr_text = reader.root.get(QR_CATALOG_KEY)
+    except Exception:  # a damaged catalog: treated as no QR text
+        qr_text = None
+    return checks, signer_kid, str(qr_text) if isinstance(qr_text, str) else None
+
+
+def verify_pdf(data: bytes) -> Verdict:
+    trust = _Trust()
+    checks, signer_kid, qr_text = _pdf_signature_checks(data, trust)
+    if signer_kid is None:
+        return _verdict(checks, False, {})
+    if qr_text is None:
+        checks.append(Check("qr", FAILED, _("The seal carries no QR code text.")))
+        return _verdict(checks, False, {})
+    try:
+        rendition = hashlib.sha256(rendition_of(data)).digest()
+    except SealError:
+        rendition = b""
+    more, revoked, document = _qr_checks(
+        qr_text, trust, rendition_sha256=rendition, pdf_signer_kid=signer_kid
+    )
+    # The QR's chain check repeats the PDF's; keep the PDF's (it also covers the time-stamp).
+    checks.extend(check for check in more if check.name != "chain")
+    return _verdict(checks, revoked, document)

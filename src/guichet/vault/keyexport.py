@@ -1,0 +1,163 @@
+"""`guichet vault export-keys` / `import-keys`: the local KEKs, sealed under a passphrase.
+
+Backups never hold keys, so restoring one on a new machine needs the key-encryption keys from
+somewhere else: this export. It holds every local KEK file (kek-v<N>.key, retired versions too,
+since older backups may need them) sealed with passphrase.py. Data keys need nothing more: they
+are in the database (and so in the backups), wrapped by these KEKs; the blind-index key is one of
+them.
+
+Keys in an HSM (pkcs11) or a transit engine cannot and must not be exported: they are created
+non-extractable, and their custody is the key service's own backup procedure.
+
+The import writes into an empty keys directory only (0700, files 0600, written with O_EXCL), so it
+can never replace a key that data on this machine already depends on.
+"""
+
+import base64
+import binascii
+import datetime
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from django.db import DatabaseError
+
+from guichet.vault.errors import VaultError
+from guichet.vault.models import KekState, KekVersion
+from guichet.vault.passphrase import PassphraseError, check_passphrase, seal, unseal
+from guichet.vault.providers import active_provider_name, get_provider, reset_providers
+from guichet.vault.providers.local import KEK_BYTES, LocalKeyProvider, keys_dir
+
+KIND = "guichet-key-export"
+FORMAT = 1
+_KEY_FILE = re.compile(r"kek-v(\d+)\.key")
+_MAX_EXPORT_BYTES = 1024 * 1024
+
+
+def fingerprint(material: bytes) -> str:
+    """A short public identifier of a key, to compare an export with what a machine holds."""
+    return hashlib.sha256(b"guichet-kek-fingerprint\x00" + material).hexdigest()[:16]
+
+
+def _local() -> LocalKeyProvider:
+    provider = get_provider("local")
+    if not isinstance(provider, LocalKeyProvider):  # pragma: no cover (registry misuse)
+        raise VaultError("The local key provider is not the built-in one.")
+    return provider
+
+
+def local_versions(directory: Path) -> list[int]:
+    if not directory.is_dir():
+        return []
+    found = (_KEY_FILE.fullmatch(path.name) for path in directory.iterdir())
+    return sorted(int(match.group(1)) for match in found if match)
+
+
+def export_keys(path: Path, passphrase: str) -> tuple[list[int], list[str]]:
+    """Write the sealed export; returns the versions exported and warnings for the operator."""
+    configured = active_provider_name()
+    if configured != "local":
+        raise VaultError(
+            f"GUICHET_KEY_PROVIDER is {configured!r}: its keys live in the key service and are "
+            "non-extractable, so there is nothing to export. Use the HSM's (or OpenBao's) own "
+            "backup procedure for its keys; backups of Guichet's data need those keys to restore."
+        )
+    check_passphrase(passphrase)  # before any key is read
+    provider = _local()
+    versions = local_versions(provider.directory)
+    if not versions:
+        raise VaultError(
+            f"No local key-encryption key in {provider.directory}: none was made yet (the first "
+            "is made when data is first encrypted), or GUICHET_VAULT_KEYS_DIR points elsewhere."
+        )
+    materials = {str(v): provider._read(v) for v in versions}  # checks modes and format
+    warnings = _missing_versions(versions)
+    public: dict[str, Any] = {
+        "kind": KIND,
+        "format": FORMAT,
+        "provider": "local",
+        "created_at": datetime.datetime.now(tz=datetime.UTC).isoformat(),
+        "versions": versions,
+        "fingerprints": {v: fingerprint(m) for v, m in materials.items()},
+    }
+    payload = json.dumps(
+        {"keks": {v: base64.b64encode(m).decode() for v, m in materials.items()}}
+    ).encode()
+    envelope = seal(payload, passphrase, public)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(envelope, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    return versions, warnings
+
+
+def _missing_versions(exported: list[int]) -> list[str]:
+    try:
+        needed = KekVersion.objects.filter(provider="local").exclude(state=KekState.RETIRED)
+        return [
+            f"The database uses local KEK v{kek.version}, but its file is missing: the export "
+            "cannot restore data wrapped under it."
+            for kek in needed
+            if kek.version not in exported
+        ]
+    except DatabaseError:
+        return []
+
+
+def read_export(path: Path, passphrase: str) -> dict[int, bytes]:
+    """The KEKs of an export file, after checking the passphrase and every field."""
+    try:
+        if path.stat().st_size > _MAX_EXPORT_BYTES:
+            raise VaultError(f"{path} is too large to be a key export.")
+        envelope = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise VaultError(f"Cannot read the key export {path}: {error}") from error
+    if not isinstance(envelope, dict) or envelope.get("kind") != KIND:
+        raise VaultError(f"{path} is not a Guichet key export.")
+    if envelope.get("format") != FORMAT:
+        raise VaultError(f"Key export format {envelope.get('format')} is not supported.")
+    payload = unseal(envelope, passphrase)
+    try:
+        keks = {
+            int(v): base64.b64decode(m, validate=True)
+            for v, m in json.loads(payload)["keks"].items()
+        }
+    except (KeyError, TypeError, ValueError, binascii.Error) as error:
+        raise PassphraseError("The key export's content is malformed.") from error
+    if not keks or any(v < 1 or len(m) != KEK_BYTES for v, m in keks.items()):
+        raise PassphraseError("The key export holds no valid key-encryption key.")
+    return keks
+
+
+def import_keys(path: Path, passphrase: str) -> tuple[Path, list[int]]:
+    """Install the export's KEKs into the (empty) keys directory; returns it and the versions."""
+    keks = read_export(path, passphrase)
+    directory = keys_dir()
+    if directory.exists() and any(directory.iterdir()):
+        raise VaultError(
+            f"The keys directory {directory} is not empty. Keys are only imported into an empty "
+            "one, so that no key that data here depends on is ever replaced; move it aside first "
+            "if this machine's keys are really to be discarded."
+        )
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(directory, 0o700)
+    provider = _local()
+    for version, material in sorted(keks.items()):
+        target = directory / provider.path(version).name
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(base64.b64encode(material) + b"\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    reset_providers()  # a provider built before the import must not remember "missing"
+    return directory, sorted(keks)
