@@ -148,6 +148,9 @@ ACCOUNT_RATE_LIMITS = {
 ACCOUNT_ADAPTER = "guichet.identity.adapters.AccountAdapter"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = env_str("GUICHET_MFA_ISSUER", "Guichet")
+# Accept the previous and next 30-second code too: agents' phones drift, and a code typed as it
+# rolls over must not lock them out. Replay of a used code is still refused (shared cache).
+MFA_TOTP_TOLERANCE = 1
 NATIONAL_ID_PATTERN = env_str("GUICHET_NATIONAL_ID_PATTERN", r"^[12]\d{12}$")
 
 # --- Internationalisation -----------------------------------------------------------------------
