@@ -114,6 +114,8 @@ PROCEDURES: list[dict[str, Any]] = [
         "applicant_kinds": ["person"],
         "fee_amount": 200,
         "deadline_days": 3,
+        # The civil status register itself is kept for ever; a request for a copy, one year.
+        "retention_days": 365,
         "form": [
             {
                 "name": "full_name",
@@ -191,6 +193,7 @@ PROCEDURES: list[dict[str, Any]] = [
         "applicant_kinds": ["person"],
         "fee_amount": 1000,
         "deadline_days": 7,
+        "retention_days": 3 * 365,
         "form": [
             {
                 "name": "full_name",
@@ -222,6 +225,17 @@ PROCEDURES: list[dict[str, Any]] = [
                 "type": "text",
                 "required": True,
                 "label": _label("Prénom et nom de la mère", "Mother's full name"),
+            },
+            {
+                "name": "national_id",
+                "type": "text",
+                "required": False,
+                "max_length": 17,
+                "index": "national_id",
+                "label": _label(
+                    "Numéro d'identification national (NIN)",
+                    "National identification number (NIN)",
+                ),
             },
             {
                 "name": "email",
@@ -259,6 +273,8 @@ PROCEDURES: list[dict[str, Any]] = [
         "applicant_kinds": ["company", "person"],
         "fee_amount": 0,
         "deadline_days": 10,
+        # Company registration files follow the 10-year rule for commercial records.
+        "retention_days": 10 * 365,
         "form": [
             {
                 "name": "company_name",

@@ -17,3 +17,10 @@ class Conflict(ActionError):
 
     status = 409
     code = "conflict"
+
+
+class Unavailable(ActionError):
+    """A service the request needs (the key service, an HSM) is out of reach: retry later."""
+
+    status = 503
+    code = "unavailable"

@@ -11,7 +11,7 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, Response, expect
 
 from guichet.catalog.service import published_procedure
-from guichet.dossiers import actions
+from guichet.dossiers import access, actions
 from guichet.dossiers.models import Attachment, Dossier
 from guichet.identity.models import User
 from guichet.testing import BIRTH, BIRTH_ANSWERS, pdf_file
@@ -142,8 +142,9 @@ def test_citizen_files_a_dossier_with_javascript_off(
     page.get_by_role("button", name="Enregistrer mes réponses").click()
     expect(page.get_by_role("status")).to_contain_text("Vos réponses sont enregistrées.")
     dossier.refresh_from_db()
-    assert dossier.data["full_name"] == "Awa Diop"
-    assert dossier.data["copy_kind"] == "full_copy"
+    answers = access.read_answers(dossier.applicant, dossier)
+    assert answers["full_name"] == "Awa Diop"
+    assert answers["copy_kind"] == "full_copy"
     assert dossier.state == "draft"
 
     page.get_by_label("Choisir un fichier").set_input_files(str(pdf_path))

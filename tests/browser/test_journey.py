@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from guichet.dossiers.models import Attachment, Dossier
+from guichet.dossiers import access
+from guichet.dossiers.models import Dossier
 from guichet.identity.models import User
 from guichet.testing import BIRTH, PDF_BYTES
 
@@ -102,12 +103,15 @@ def test_citizen_files_instructor_asks_for_a_change_then_accepts(
     dossier = Dossier.objects.get(number=number)
     assert dossier.applicant == world["citizen_a"]
     assert dossier.state == "submitted"
-    assert dossier.data["full_name"] == "Awa Diop"
-    assert dossier.data["phone"] == "+221771234567"
-    attachment = Attachment.objects.get(dossier=dossier)
+    answers = access.read_answers(dossier.applicant, dossier)
+    assert answers["full_name"] == "Awa Diop"
+    assert answers["phone"] == "+221771234567"
+    attachment = access.read_attachments(dossier.applicant, dossier)[0]
     assert attachment.original_name == "cni-awa.pdf"
+    # On disk the file is sealed; through the one door it reads back as uploaded.
     with attachment.file.open("rb") as stored:
-        assert stored.read() == PDF_BYTES
+        assert PDF_BYTES not in stored.read()
+    assert access.read_file(dossier.applicant, dossier, attachment).read() == PDF_BYTES
 
     # Fatou, in a browser of her own: password, then the code of her authenticator app.
     agent = new_context().new_page()
@@ -138,7 +142,7 @@ def test_citizen_files_instructor_asks_for_a_change_then_accepts(
     expect(citizen.get_by_role("status")).to_contain_text("renvoyée")
     dossier.refresh_from_db()
     assert dossier.state == "in_review"
-    assert dossier.data["copies"] == 3
+    assert access.read_answers(dossier.applicant, dossier)["copies"] == 3
 
     agent.reload()
     agent.get_by_label("Message au demandeur").fill("Extrait à retirer à la mairie dès lundi.")

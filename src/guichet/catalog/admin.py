@@ -22,6 +22,7 @@ class ProcedureForm(forms.ModelForm[Procedure]):
             "applicant_kinds",
             "fee_amount",
             "deadline_days",
+            "retention_days",
             "form",
             "status",
         ]

@@ -3,7 +3,11 @@
 A definition is a list of fields, each a dict:
     {"name": "birth_date", "type": "date", "label": {"fr": ..., "en": ...}, "required": true,
      "help": {...}, "min": ..., "max": ..., "max_length": ..., "choices": [{"value", "label"}],
-     "accept": ["application/pdf", ...], "max_size_mb": 5, "multiple": false}
+     "accept": ["application/pdf", ...], "max_size_mb": 5, "multiple": false,
+     "index": "national_id"}
+"index" (national_id, email or phone) makes an answer findable by agents by its exact value,
+through a blind index; email and phone fields, and a text field named national_id, are indexed
+without saying so.
 The same engine serves the API (JSON values) and the pages (strings from a POST), so both accept
 the same input and give the same errors. The procedure definition language (its own issue) grows
 this format; new keys must keep old definitions valid.
@@ -23,6 +27,7 @@ from django.utils.translation import gettext as _
 from guichet.catalog.text import translated
 
 FIELD_TYPES = ("text", "textarea", "number", "date", "email", "phone", "choice", "yesno", "file")
+INDEX_KINDS = ("national_id", "email", "phone")
 DEFAULT_ACCEPT = ("application/pdf", "image/jpeg", "image/png")
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 # Senegal: 9 national digits (77 123 45 67, 33 821 00 00), with or without +221 / 00221.
@@ -59,6 +64,12 @@ def check_definition(fields: Any) -> None:
             raise DefinitionError(f"{where}.label: needs at least a French text")
         if spec["type"] == "choice" and not spec.get("choices"):
             raise DefinitionError(f"{where}.choices: a choice field needs choices")
+        if "index" in spec and (
+            spec["index"] not in INDEX_KINDS or spec["type"] not in ("text", "email", "phone")
+        ):
+            raise DefinitionError(
+                f"{where}.index: one of {', '.join(INDEX_KINDS)}, on a text, email or phone field"
+            )
 
 
 @dataclass

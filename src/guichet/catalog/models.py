@@ -9,6 +9,8 @@ from django.utils.translation import gettext_lazy as _
 from guichet.catalog.text import fold, translated
 from guichet.identity.models import Organisation
 
+DEFAULT_RETENTION_DAYS = 5 * 365
+
 
 class ApplicantKind(models.TextChoices):
     PERSON = "person", _("Person")
@@ -38,6 +40,12 @@ class Procedure(models.Model):
     applicant_kinds = models.JSONField(_("who may apply"), default=list)
     fee_amount = models.PositiveIntegerField(_("fee (CFA francs)"), default=0)
     deadline_days = models.PositiveIntegerField(_("statutory deadline (days)"), default=30)
+    # Law 2008-12: keep personal data no longer than the purpose needs. A dossier is erased this
+    # many days after it reached its final state (accepted, rejected, withdrawn); until then
+    # the administration keeps it, even if the applicant closes their account.
+    retention_days = models.PositiveIntegerField(
+        _("retention after the decision (days)"), default=DEFAULT_RETENTION_DAYS
+    )
     form = models.JSONField(_("form"), default=list)
     version = models.PositiveIntegerField(default=1)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)

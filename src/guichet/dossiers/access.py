@@ -1,34 +1,77 @@
-"""The only way to load a dossier or an attachment. Every check is here, one condition a line.
+"""The only way to load a dossier or an attachment, and the only door to its personal data.
 
-Someone who may not know a dossier exists gets Http404 (never 403): the answer must not reveal
-that the identifier is real. Someone who may see it but not do the action gets PermissionDenied.
+Every check is here, one condition a line. Someone who may not know a dossier exists gets Http404
+(never 403): the answer must not reveal that the identifier is real. Someone who may see it but
+not do the action gets PermissionDenied.
+
+Loading a dossier gives its rows with their contents still sealed. The `read_*` and `open_*`
+functions below decrypt them, each after checking again that the reader may see the dossier, and
+each through `_note_read`, where the transparency log will record who read what.
 """
 
 import base64
 import binascii
 import datetime
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from guichet.dossiers.models import Attachment, Dossier
+from guichet.catalog.models import Procedure
+from guichet.dossiers.models import Attachment, Dossier, DossierEvent, DossierIndex, Message
 from guichet.dossiers.workflow import (
     AGENT,
     APPLICANT,
+    DECISION_STATES,
     EDITABLE_STATES,
+    FINAL_STATES,
+    OPEN_STATES,
     TRANSITIONS,
     Action,
     State,
 )
+from guichet.errors import Unavailable
 from guichet.identity.models import Role, User
-from guichet.identity.service import AnyUser, organisations_with_role, roles_in
+from guichet.identity.service import (
+    AnyUser,
+    ClosurePlan,
+    ExportFile,
+    ExportPart,
+    Kept,
+    Profile,
+    open_names,
+    open_profile,
+    organisations_with_role,
+    roles_in,
+)
+from guichet.vault.service import (
+    DecryptingReader,
+    InvalidIndexValue,
+    KeyDestroyed,
+    VaultError,
+    blind_index,
+    decrypt_chunks,
+    decrypt_json,
+    decrypt_text,
+    normalise,
+    open_attachment,
+    owner_for,
+)
 
 INSTRUCTION_ROLES = {Role.INSTRUCTOR, Role.SUPERVISOR}
+MAX_FIND_LENGTH = 200
+# The kinds a search value is tried as; each kind's normaliser says whether the value fits.
+FIND_KINDS = (DossierIndex.Kind.NATIONAL_ID, DossierIndex.Kind.EMAIL, DossierIndex.Kind.PHONE)
 # Reading actions; transitions are checked through the workflow table.
 VIEW = "view"
 EDIT = "edit"
@@ -135,6 +178,8 @@ def access_attachment(
     attachment = Attachment.objects.filter(pk=key, dossier=dossier).first()
     if attachment is None:
         raise Http404
+    with _vault_errors():
+        _open_attachment_name(attachment)
     return dossier, attachment
 
 
@@ -154,6 +199,8 @@ class QueueFilters:
     state: str = ""
     mine: bool = False
     overdue: bool = False
+    # An exact national id, email or phone (any format): matched through the blind indexes.
+    find: str = ""
 
 
 @dataclass
@@ -186,12 +233,16 @@ def instruction_queue(
     dossiers = Dossier.objects.filter(organisation_id__in=organisations).exclude(state=State.DRAFT)
     if isinstance(user, User):
         dossiers = dossiers.exclude(applicant=user)  # see _is_instructor: not their own case
-    states = (
-        [filters.state]
-        if filters.state in State.values
-        else list({State.SUBMITTED, State.IN_REVIEW, State.CHANGES_REQUESTED})
-    )
+    if filters.state in State.values:
+        states = [filters.state]
+    elif filters.find:
+        states = [state for state in State.values if state != State.DRAFT]  # decided ones too
+    else:
+        states = list(OPEN_STATES)
     dossiers = dossiers.filter(state__in=states, due_at__isnull=False)
+    if filters.find:
+        dossiers = dossiers.filter(_found(filters.find))
+        _note_read(user, None, "search")
     if filters.procedure:
         dossiers = dossiers.filter(procedure__slug=filters.procedure)
     if filters.mine and isinstance(user, User):
@@ -220,4 +271,355 @@ def parse_filters(params: Any) -> QueueFilters:
         state=str(params.get("state", "") or ""),
         mine=str(params.get("mine", "")).lower() in {"1", "true", "on", "yes"},
         overdue=str(params.get("overdue", "")).lower() in {"1", "true", "on", "yes"},
+        find=str(params.get("find", "") or "").strip()[:MAX_FIND_LENGTH],
     )
+
+
+# --- Reading what is sealed ---------------------------------------------------------------------
+
+
+def owner_of(dossier_id: Any) -> str:
+    """The vault owner whose data key seals everything of this dossier."""
+    return owner_for("dossier", dossier_id)
+
+
+def _note_read(user: AnyUser, dossier: Dossier | None, what: str) -> None:
+    """Where the transparency log will record a read of personal data: who, which dossier, what
+    (answers, history, messages, documents, a file, the applicant's profile or name, a search).
+
+    Called after the permission check, for every reader; the log will decide what it keeps
+    (agents' reads of a citizen's data). Does nothing yet, on purpose: the audit app wires
+    itself in here.
+    """
+
+
+@contextmanager
+def _vault_errors() -> Iterator[None]:
+    """A vault failure becomes a clean refusal: a destroyed key means the dossier was erased
+    meanwhile (404); anything else (key service out of reach) is a 503, never garbage."""
+    try:
+        yield
+    except KeyDestroyed:
+        raise Http404 from None
+    except VaultError as error:
+        raise Unavailable(
+            _("Your data cannot be read right now. Please try again in a few minutes.")
+        ) from error
+
+
+def _require_sight(user: AnyUser, dossier: Dossier) -> None:
+    # Readers take a dossier already loaded through access_dossier; checking again costs no
+    # query and makes a reader that skipped the door fail instead of leaking.
+    if not can_see(user, dossier):
+        raise Http404
+
+
+def _open_answers(dossier: Dossier) -> dict[str, Any]:
+    if dossier.answers_sealed is None:
+        return {}
+    answers = decrypt_json(owner_of(dossier.pk), dossier.pk, "answers", dossier.answers_sealed)
+    if not isinstance(answers, dict):
+        raise VaultError("Sealed answers are not a mapping.")
+    return answers
+
+
+def read_answers(user: AnyUser, dossier: Dossier) -> dict[str, Any]:
+    _require_sight(user, dossier)
+    _note_read(user, dossier, "answers")
+    with _vault_errors():
+        dossier.answers = _open_answers(dossier)
+    return dossier.answers
+
+
+def _who(dossier: Dossier, by_administration: bool, agent_name: str) -> str:
+    # The applicant's entries name them by reference: their profile's name (opened with
+    # open_names), "Closed account" once they left. Agents' names are kept as snapshots.
+    return agent_name if by_administration else dossier.applicant.display_name
+
+
+def _open_event(dossier: Dossier, event: DossierEvent) -> DossierEvent:
+    event.actor_display = _who(dossier, event.by_administration, event.actor_name)
+    event.comment = (
+        decrypt_text(owner_of(dossier.pk), event.uid, "comment", event.comment_sealed)
+        if event.comment_sealed is not None
+        else ""
+    )
+    return event
+
+
+def read_history(user: AnyUser, dossier: Dossier) -> list[DossierEvent]:
+    _require_sight(user, dossier)
+    _note_read(user, dossier, "history")
+    with _vault_errors():
+        open_names([dossier.applicant])
+        return [_open_event(dossier, event) for event in dossier.events.all()]
+
+
+def _open_message(dossier: Dossier, message: Message) -> Message:
+    message.author_display = _who(dossier, message.from_administration, message.author_name)
+    message.body = decrypt_text(owner_of(dossier.pk), message.pk, "body", message.body_sealed)
+    return message
+
+
+def read_thread(user: AnyUser, dossier: Dossier) -> list[Message]:
+    _require_sight(user, dossier)
+    _note_read(user, dossier, "messages")
+    with _vault_errors():
+        open_names([dossier.applicant])
+        return [_open_message(dossier, message) for message in dossier.messages.all()]
+
+
+def _open_attachment_name(attachment: Attachment) -> Attachment:
+    attachment.original_name = decrypt_text(
+        owner_of(attachment.dossier_id), attachment.pk, "name", attachment.name_sealed
+    )
+    return attachment
+
+
+def read_attachments(user: AnyUser, dossier: Dossier) -> list[Attachment]:
+    _require_sight(user, dossier)
+    _note_read(user, dossier, "documents")
+    with _vault_errors():
+        return [_open_attachment_name(a) for a in dossier.attachments.all()]
+
+
+def read_file(user: AnyUser, dossier: Dossier, attachment: Attachment) -> DecryptingReader:
+    """The attachment's plaintext as a seekable reader for FileResponse, decrypted chunk by
+    chunk as it is sent. A missing file raises FileNotFoundError."""
+    _require_sight(user, dossier)
+    if attachment.dossier_id != dossier.pk:
+        raise Http404
+    _note_read(user, dossier, "file")
+    source = attachment.file.storage.open(str(attachment.file.name), "rb")
+    try:
+        with _vault_errors():
+            return open_attachment(source, owner_of(dossier.pk), attachment.pk, "file")
+    except BaseException:
+        source.close()
+        raise
+
+
+def _file_chunks(attachment: Attachment) -> Iterator[bytes]:
+    with attachment.file.storage.open(str(attachment.file.name), "rb") as source:
+        yield from decrypt_chunks(source, owner_of(attachment.dossier_id), attachment.pk, "file")
+
+
+def read_applicant(user: AnyUser, dossier: Dossier) -> Profile:
+    """The applicant's profile (name, phone, national id), for the people instructing it."""
+    _require_sight(user, dossier)
+    _note_read(user, dossier, "applicant_profile")
+    with _vault_errors():
+        return open_profile(dossier.applicant)
+
+
+def open_people(user: AnyUser, dossiers: Sequence[Dossier]) -> None:
+    """Open the applicant's and the instructor's names of dossiers the user was allowed to list,
+    every key they need unwrapped in one query."""
+    for dossier in dossiers:
+        _require_sight(user, dossier)
+        _note_read(user, dossier, "names")
+    with _vault_errors():
+        open_names(person for d in dossiers for person in (d.applicant, d.assigned_to))
+
+
+# --- Finding a dossier by an exact value ---------------------------------------------------------
+
+
+def _found(value: str) -> Q:
+    """Dossiers whose indexed answers (or the applicant's sign-in email) equal the value, for
+    every kind the value can be read as. A value that fits no kind matches nothing."""
+    matches = Q(pk__in=[])
+    for kind in FIND_KINDS:
+        try:
+            digest = blind_index(kind, value)
+        except InvalidIndexValue:
+            continue
+        matches |= Q(pk__in=DossierIndex.objects.filter(kind=kind, digest=digest).values("dossier"))
+        if kind == DossierIndex.Kind.EMAIL:
+            matches |= Q(applicant__email__iexact=normalise(kind, value))
+    return matches
+
+
+# --- Account closure, export and retention -------------------------------------------------------
+
+
+def _label(dossier: Dossier) -> str:
+    number = dossier.number or _("Draft")
+    return f"{number} — {dossier.procedure.display_title}"
+
+
+def erasure_date(dossier: Dossier) -> datetime.datetime | None:
+    """When the retention rules erase this dossier: the procedure's retention period after its
+    final state, a draft left untouched for GUICHET_DRAFT_RETENTION_DAYS, never while open."""
+    if dossier.state in FINAL_STATES and dossier.closed_at is not None:
+        return dossier.closed_at + datetime.timedelta(days=dossier.procedure.retention_days)
+    if dossier.state == State.DRAFT:
+        return dossier.updated_at + datetime.timedelta(days=draft_retention_days())
+    return None
+
+
+def draft_retention_days() -> int:
+    return int(getattr(settings, "GUICHET_DRAFT_RETENTION_DAYS", 180))
+
+
+def closure_verdict(dossier: Dossier, now: datetime.datetime) -> Kept | None:
+    """None if closing the applicant's account erases this dossier now; else what is kept, why
+    and until when. Drafts and withdrawn applications go; a decision is a record the
+    administration must keep for the procedure's retention period; an open application stays
+    with the administration until its decision, then the same period runs."""
+    days = dossier.procedure.retention_days
+    if dossier.state in DECISION_STATES:
+        until = erasure_date(dossier)
+        if until is None or until <= now:
+            return None
+        return Kept(
+            _label(dossier),
+            _("The administration must keep its decisions for %(days)d days.") % {"days": days},
+            timezone.localdate(until),
+        )
+    if dossier.state in OPEN_STATES:
+        return Kept(
+            _label(dossier),
+            _(
+                "It is being instructed: it is kept until the decision, then for %(days)d days "
+                "as the administration must keep its decisions."
+            )
+            % {"days": days},
+        )
+    return None
+
+
+def own_dossiers_for_closure(user: User, *, for_update: bool = False) -> list[Dossier]:
+    dossiers = Dossier.objects.filter(applicant=user).select_related(
+        "procedure", "procedure__organisation"
+    )
+    if for_update:
+        dossiers = dossiers.select_for_update(of=("self",))
+    return list(dossiers.order_by("created_at"))
+
+
+def closure_plan(user: User) -> ClosurePlan:
+    now = timezone.now()
+    erased: list[str] = []
+    kept: list[Kept] = []
+    for dossier in own_dossiers_for_closure(user):
+        verdict = closure_verdict(dossier, now)
+        if verdict is None:
+            erased.append(_label(dossier))
+        else:
+            kept.append(verdict)
+    return ClosurePlan(erased=erased, kept=kept)
+
+
+def _safe_name(name: str) -> str:
+    cleaned = re.sub(r"[^\w.\- ]+", "_", name.replace("\\", "/").rsplit("/", 1)[-1]).strip(" .")
+    return cleaned[:100] or "document"
+
+
+def export_dossiers(user: User) -> ExportPart:
+    """Everything about the user's own applications: answers, history, messages, documents."""
+    data: list[dict[str, Any]] = []
+    files: list[ExportFile] = []
+    for dossier in applicant_dossiers(user).select_related("procedure__organisation"):
+        folder = f"dossiers/{dossier.number or dossier.pk}"
+        documents = []
+        for attachment in read_attachments(user, dossier):
+            path = f"{folder}/{attachment.pk.hex[:8]}-{_safe_name(attachment.original_name)}"
+            _note_read(user, dossier, "file")
+            files.append(ExportFile(path, partial(_file_chunks, attachment)))
+            documents.append(
+                {
+                    "field": attachment.field,
+                    "name": attachment.original_name,
+                    "content_type": attachment.content_type,
+                    "size": attachment.size,
+                    "sha256": attachment.sha256,
+                    "uploaded_at": attachment.created_at.isoformat(),
+                    "file": path,
+                }
+            )
+        data.append(
+            {
+                "id": str(dossier.pk),
+                "number": dossier.number,
+                "procedure": dossier.procedure.slug,
+                "procedure_title": dossier.procedure.display_title,
+                "administration": dossier.procedure.organisation.name,
+                "state": dossier.state,
+                "created_at": dossier.created_at.isoformat(),
+                "submitted_at": _iso(dossier.submitted_at),
+                "decided_at": _iso(dossier.decided_at),
+                "closed_at": _iso(dossier.closed_at),
+                "erased_on": _iso(erasure_date(dossier)),
+                "answers": read_answers(user, dossier),
+                "history": [
+                    {
+                        "at": event.at.isoformat(),
+                        "actor": event.actor_display,
+                        "by_administration": event.by_administration,
+                        "kind": event.kind,
+                        "action": event.action,
+                        "from_state": event.from_state,
+                        "to_state": event.to_state,
+                        "comment": event.comment,
+                    }
+                    for event in read_history(user, dossier)
+                ],
+                "messages": [
+                    {
+                        "at": message.created_at.isoformat(),
+                        "author": message.author_display,
+                        "from_administration": message.from_administration,
+                        "body": message.body,
+                    }
+                    for message in read_thread(user, dossier)
+                ],
+                "documents": documents,
+            }
+        )
+    return ExportPart(data=data, files=files)
+
+
+def _iso(moment: datetime.datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+@dataclass(frozen=True)
+class Due:
+    dossier: Dossier
+    erase_on: datetime.datetime
+
+
+def retention_due(now: datetime.datetime, notice_days: int) -> tuple[list[Due], list[Due]]:
+    """Dossiers to warn (erased within `notice_days`, applicant not yet told for this period)
+    and dossiers to erase now (their date has passed). No decryption: dates and states only."""
+    warn: list[Due] = []
+    erase: list[Due] = []
+    notice = datetime.timedelta(days=notice_days)
+    for dossier in _retention_candidates(now + notice):
+        erase_on = erasure_date(dossier)
+        if erase_on is None or erase_on > now + notice:
+            continue
+        if erase_on <= now:
+            erase.append(Due(dossier, erase_on))
+        elif _not_yet_warned(dossier):
+            warn.append(Due(dossier, erase_on))
+    return warn, erase
+
+
+def _retention_candidates(horizon: datetime.datetime) -> Iterable[Dossier]:
+    """Dossiers whose erasure date is before `horizon`, one query per procedure (each has its
+    own retention period) and one for drafts."""
+    base = Dossier.objects.select_related("procedure", "applicant").order_by("pk")
+    for procedure in Procedure.objects.all():
+        cutoff = horizon - datetime.timedelta(days=procedure.retention_days)
+        yield from base.filter(procedure=procedure, state__in=FINAL_STATES, closed_at__lte=cutoff)
+    drafts_cutoff = horizon - datetime.timedelta(days=draft_retention_days())
+    yield from base.filter(state=State.DRAFT, updated_at__lte=drafts_cutoff)
+
+
+def _not_yet_warned(dossier: Dossier) -> bool:
+    # "Once" per retention period: a draft edited after the warning starts a new period.
+    basis = dossier.closed_at if dossier.state in FINAL_STATES else dossier.updated_at
+    warned = dossier.retention_notified_at
+    return warned is None or (basis is not None and warned < basis)

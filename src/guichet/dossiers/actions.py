@@ -1,5 +1,10 @@
 """Every write to a dossier: one function per verb, one transaction each, its history event
-written in that same transaction, notifications sent only after commit."""
+written in that same transaction, notifications sent only after commit.
+
+Personal data is sealed here, inside the action's transaction, under the dossier's data key:
+answers (with their blind indexes refreshed), attachment files and names, messages, history
+comments and actors' names. Erasure (retention, account closure) destroys that key.
+"""
 
 import hashlib
 from datetime import timedelta
@@ -18,12 +23,28 @@ from django.utils.translation import gettext as _
 from guichet.catalog.forms import accepted_types, check_answers, max_file_bytes
 from guichet.catalog.models import Procedure
 from guichet.dossiers import access
-from guichet.dossiers.models import Attachment, Dossier, DossierEvent, Message, NumberCounter
+from guichet.dossiers.models import (
+    Attachment,
+    Dossier,
+    DossierEvent,
+    DossierIndex,
+    DossierTombstone,
+    Message,
+    NumberCounter,
+)
 from guichet.dossiers.tasks import send_dossier_notification
-from guichet.dossiers.workflow import APPLICANT, TRANSITIONS, Action, State
+from guichet.dossiers.workflow import APPLICANT, FINAL_STATES, TRANSITIONS, Action, State
 from guichet.errors import ActionError, Conflict
 from guichet.identity.models import User
-from guichet.identity.service import colleagues
+from guichet.identity.service import Kept, colleagues, open_names
+from guichet.vault.service import (
+    InvalidIndexValue,
+    blind_index,
+    destroy_key,
+    encrypt_field,
+    encrypt_json,
+    seal_attachment,
+)
 
 SNIFF_BYTES = 8192
 MAX_MESSAGE_LENGTH = 5000
@@ -40,17 +61,31 @@ def _record(
     to_state: str = "",
     comment: str = "",
 ) -> DossierEvent:
-    return DossierEvent.objects.create(
+    event = DossierEvent(
         dossier=dossier,
         actor=actor,
-        actor_name=actor.display_name,
+        actor_name=_agent_name(dossier, actor),
         by_administration=actor.pk != dossier.applicant_id,
         kind=kind,
         action=action,
         from_state=from_state,
         to_state=to_state,
-        comment=comment,
     )
+    # Bound to the event's uid: a comment moved to another event does not decrypt.
+    owner = access.owner_of(dossier.pk)
+    event.comment = comment
+    event.comment_sealed = encrypt_field(owner, event.uid, "comment", comment) if comment else None
+    event.save()
+    return event
+
+
+def _agent_name(dossier: Dossier, actor: User) -> str:
+    """An agent's name for the history or the thread; "" for the applicant, whose name is
+    personal data and is shown from their profile instead of being copied."""
+    if actor.pk == dossier.applicant_id:
+        return ""
+    open_names([actor])
+    return actor.display_name[:200]
 
 
 def _refuse_nul(text: str, field: str) -> None:
@@ -93,6 +128,46 @@ def _check(dossier: Dossier, data: dict[str, Any], *, complete: bool) -> dict[st
     return checked.values
 
 
+def _seal_answers(dossier: Dossier, answers: dict[str, Any]) -> None:
+    dossier.answers = answers
+    dossier.answers_sealed = encrypt_json(
+        access.owner_of(dossier.pk), dossier.pk, "answers", answers
+    )
+
+
+def _index_kind(spec: dict[str, Any]) -> str | None:
+    """Which blind index an answer feeds: the field's declared "index", else email and phone
+    fields by type, and a text field named national_id."""
+    declared = spec.get("index")
+    if declared in DossierIndex.Kind.values:
+        return str(declared)
+    if spec["type"] in (DossierIndex.Kind.EMAIL, DossierIndex.Kind.PHONE):
+        return str(spec["type"])
+    if spec["name"] == DossierIndex.Kind.NATIONAL_ID and spec["type"] == "text":
+        return DossierIndex.Kind.NATIONAL_ID
+    return None
+
+
+def _reindex(dossier: Dossier, answers: dict[str, Any]) -> None:
+    """Make the dossier's blind index rows match its answers (the dossier row must exist)."""
+    wanted: set[tuple[str, str]] = set()
+    for spec in dossier.procedure.form:
+        kind = _index_kind(spec)
+        value = answers.get(spec["name"])
+        if kind is None or not isinstance(value, str) or not value:
+            continue
+        try:
+            wanted.add((kind, blind_index(kind, value)))
+        except InvalidIndexValue:
+            continue  # a text answer that is not a number, say: nothing to find it by
+    current = set(DossierIndex.objects.filter(dossier=dossier).values_list("kind", "digest"))
+    for kind, digest in current - wanted:
+        DossierIndex.objects.filter(dossier=dossier, kind=kind, digest=digest).delete()
+    DossierIndex.objects.bulk_create(
+        DossierIndex(dossier=dossier, kind=kind, digest=digest) for kind, digest in wanted - current
+    )
+
+
 @transaction.atomic
 def do_create_draft(
     user: User, procedure: Procedure, data: dict[str, Any] | None = None, applicant_kind: str = ""
@@ -110,8 +185,10 @@ def do_create_draft(
         applicant=user,
         applicant_kind=kind,
     )
-    dossier.data = _check(dossier, data or {}, complete=False)
+    answers = _check(dossier, data or {}, complete=False)
+    _seal_answers(dossier, answers)
     dossier.save()
+    _reindex(dossier, answers)
     _record(dossier, user, DossierEvent.Kind.CREATED)
     return dossier
 
@@ -120,9 +197,11 @@ def do_create_draft(
 def do_update_answers(user: User, dossier_id: Any, data: dict[str, Any]) -> Dossier:
     """Merge answers into the draft: keys given replace old values, null or "" clears them."""
     dossier = access.access_dossier(user, dossier_id, access.EDIT, for_update=True)
-    merged = {**dossier.data, **data}
-    dossier.data = _check(dossier, merged, complete=False)
-    dossier.save(update_fields=["data", "updated_at"])
+    merged = {**access.read_answers(user, dossier), **data}
+    answers = _check(dossier, merged, complete=False)
+    _seal_answers(dossier, answers)
+    dossier.save(update_fields=["answers_sealed", "updated_at"])
+    _reindex(dossier, answers)
     _record(dossier, user, DossierEvent.Kind.SAVED)
     return dossier
 
@@ -176,18 +255,23 @@ def do_add_attachment(
     spec = next(f for f in dossier.procedure.form if f["name"] == field)
     if not spec.get("multiple"):
         # One file per field unless the field says otherwise: the new file replaces the old.
-        for old in dossier.attachments.filter(field=field):
-            _delete_attachment(user, dossier, old)
+        for old in access.read_attachments(user, dossier):
+            if old.field == field:
+                _delete_attachment(user, dossier, old)
+    owner = access.owner_of(dossier.pk)
     attachment = Attachment(
         dossier=dossier,
         field=field,
-        original_name=(upload.name or "document")[-255:],
         content_type=content_type,
         size=size,
         sha256=sha256,
         uploaded_by=user,
     )
-    attachment.file.save(attachment.id.hex, upload, save=False)
+    attachment.original_name = (upload.name or "document")[-255:]
+    attachment.name_sealed = encrypt_field(owner, attachment.pk, "name", attachment.original_name)
+    # Encrypted chunk by chunk as the storage writes it: the clear file never reaches the disk.
+    sealed = seal_attachment(owner, attachment.pk, "file", upload, attachment.pk.hex)
+    attachment.file.save(attachment.pk.hex, sealed, save=False)
     try:
         attachment.save()
         _record(dossier, user, DossierEvent.Kind.ATTACHMENT_ADDED, comment=attachment.original_name)
@@ -245,6 +329,8 @@ def _apply(
         dossier.paused_at = None
     elif action in (Action.ACCEPT, Action.REJECT):
         dossier.decided_at = now
+    if TRANSITIONS[action].target in FINAL_STATES:
+        dossier.closed_at = now  # the retention period runs from here
 
 
 def _resolve_assignee(dossier: Dossier, assignee_id: Any) -> User:
@@ -285,7 +371,11 @@ def do_transition(
         raise ActionError(_("The comment is too long."), {"comment": [_("Too long.")]})
     _refuse_nul(comment, "comment")
     if act in (Action.SUBMIT, Action.RESUBMIT):
-        dossier.data = _check(dossier, dossier.data, complete=True)
+        answers = access.read_answers(user, dossier)
+        checked = _check(dossier, answers, complete=True)
+        if checked != answers:
+            _seal_answers(dossier, checked)
+            _reindex(dossier, checked)
     assignee = _resolve_assignee(dossier, assignee_id) if act == Action.ASSIGN else None
     previous = dossier.state
     _apply(user, dossier, act, comment, assignee)
@@ -323,13 +413,17 @@ def do_post_message(user: User, dossier_id: Any, body: str) -> Message:
         )
     _refuse_nul(body, "body")
     from_administration = user.pk != dossier.applicant_id
-    message = Message.objects.create(
+    message = Message(
         dossier=dossier,
         author=user,
-        author_name=user.display_name,
+        author_name=_agent_name(dossier, user),
         from_administration=from_administration,
-        body=body,
     )
+    message.body = body
+    message.body_sealed = encrypt_field(access.owner_of(dossier.pk), message.pk, "body", body)
+    message.save()
+    open_names([user])
+    message.author_display = user.display_name
     _record(dossier, user, DossierEvent.Kind.MESSAGE)
     if from_administration:
         _notify(dossier, dossier.applicant_id, "message")
@@ -341,6 +435,76 @@ def do_post_message(user: User, dossier_id: Any, body: str) -> Message:
 @transaction.atomic
 def do_delete_draft(user: User, dossier_id: Any) -> None:
     dossier = access.access_dossier(user, dossier_id, "delete", for_update=True)
-    for attachment in dossier.attachments.all():
-        transaction.on_commit(partial(attachment.file.storage.delete, str(attachment.file.name)))
+    _erase(dossier)
+
+
+# --- Erasure: retention and account closure -----------------------------------------------------
+
+
+def _erase(dossier: Dossier, reason: str = "") -> DossierTombstone | None:
+    """Crypto-shred the dossier's data key, then delete its rows (answers, events, messages,
+    attachments, index entries go with it) and, once committed, its files. With a reason, a
+    tombstone without personal data keeps what statistics need."""
+    tombstone = None
+    if reason:
+        tombstone = DossierTombstone.objects.create(
+            id=dossier.pk,
+            number=dossier.number or "",
+            procedure_id=dossier.procedure_id,
+            procedure_version=dossier.procedure_version,
+            organisation_id=dossier.organisation_id,
+            applicant_kind=dossier.applicant_kind,
+            state=dossier.state,
+            created_at=dossier.created_at,
+            submitted_at=dossier.submitted_at,
+            decided_at=dossier.decided_at,
+            closed_at=dossier.closed_at,
+            erased_at=timezone.now(),
+            reason=reason,
+        )
+    files = [(a.file.storage, str(a.file.name)) for a in dossier.attachments.all()]
+    # Even a copy of the ciphertexts taken before this moment (a backup) is now unreadable.
+    destroy_key(access.owner_of(dossier.pk))
     dossier.delete()
+    for storage, name in files:
+        transaction.on_commit(partial(storage.delete, name))
+    return tombstone
+
+
+@transaction.atomic
+def do_erase_dossier(dossier_id: Any, reason: str) -> DossierTombstone | None:
+    """Erase one dossier whose retention date has passed; None if it no longer qualifies (an
+    applicant edited their draft meanwhile, someone erased it first)."""
+    dossier = (
+        Dossier.objects.select_for_update()
+        .select_related("procedure")
+        .filter(pk=dossier_id)
+        .first()
+    )
+    if dossier is None:
+        return None
+    erase_on = access.erasure_date(dossier)
+    if erase_on is None or erase_on > timezone.now():
+        return None
+    return _erase(dossier, reason)
+
+
+@transaction.atomic
+def do_mark_retention_notice(dossier_id: Any) -> None:
+    # update() leaves updated_at alone: telling a draft's owner must not restart its clock.
+    Dossier.objects.filter(pk=dossier_id).update(retention_notified_at=timezone.now())
+
+
+@transaction.atomic
+def do_close_dossiers_of(user: User) -> list[Kept]:
+    """Account closure, dossiers' part (runs inside identity's closure transaction): erase what
+    nothing obliges the administration to keep, and say what stays and why."""
+    now = timezone.now()
+    kept: list[Kept] = []
+    for dossier in access.own_dossiers_for_closure(user, for_update=True):
+        verdict = access.closure_verdict(dossier, now)
+        if verdict is None:
+            _erase(dossier, DossierTombstone.Reason.ACCOUNT_CLOSED)
+        else:
+            kept.append(verdict)
+    return kept

@@ -2,7 +2,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from django.http import FileResponse, HttpRequest
+from django.http import FileResponse, Http404, HttpRequest
 from django.utils.translation import gettext as _
 from ninja import File, Form, Router, Schema, Status, UploadedFile
 
@@ -12,6 +12,7 @@ from guichet.dossiers.models import Attachment, Dossier, Message
 from guichet.dossiers.workflow import State
 from guichet.errors import ActionError
 from guichet.identity.models import User
+from guichet.vault.service import DecryptingReader
 
 router = Router(tags=["dossiers"])
 
@@ -140,20 +141,21 @@ def _attachment(attachment: Attachment) -> dict[str, Any]:
 
 
 def _detail(user: User, dossier: Dossier) -> dict[str, Any]:
+    access.open_people(user, [dossier])
     return {
         **_summary(dossier),
         "procedure_version": dossier.procedure_version,
         "applicant_kind": dossier.applicant_kind,
-        "data": dossier.data,
+        "data": access.read_answers(user, dossier),
         "created_at": dossier.created_at,
         "updated_at": dossier.updated_at,
         "decided_at": dossier.decided_at,
         "paused_at": dossier.paused_at,
-        "attachments": [_attachment(a) for a in dossier.attachments.all()],
+        "attachments": [_attachment(a) for a in access.read_attachments(user, dossier)],
         "history": [
             {
                 "at": e.at,
-                "actor": e.actor_name,
+                "actor": e.actor_display,
                 "by_administration": e.by_administration,
                 "kind": e.kind,
                 "action": e.action,
@@ -161,7 +163,7 @@ def _detail(user: User, dossier: Dossier) -> dict[str, Any]:
                 "to_state": e.to_state,
                 "comment": e.comment,
             }
-            for e in dossier.events.all()
+            for e in access.read_history(user, dossier)
         ],
         "abilities": access.get_abilities(user, dossier),
     }
@@ -174,7 +176,10 @@ def _fresh(user: User, dossier_id: Any) -> dict[str, Any]:
 @router.get("/dossiers", response=list[DossierSummary])
 def my_dossiers(request: HttpRequest) -> list[dict[str, Any]]:
     """The caller's own dossiers, most recently changed first."""
-    return [_summary(d) for d in access.applicant_dossiers(_user(request))[:200]]
+    user = _user(request)
+    dossiers = list(access.applicant_dossiers(user)[:200])
+    access.open_people(user, dossiers)
+    return [_summary(d) for d in dossiers]
 
 
 @router.post("/dossiers", response={201: DossierOut})
@@ -217,8 +222,12 @@ def add_attachment(
 
 @router.get("/dossiers/{dossier_id}/attachments/{attachment_id}")
 def download_attachment(request: HttpRequest, dossier_id: str, attachment_id: str) -> FileResponse:
-    _, attachment = access.access_attachment(_user(request), dossier_id, attachment_id)
-    return attachment_response(attachment)
+    user = _user(request)
+    dossier, attachment = access.access_attachment(user, dossier_id, attachment_id)
+    try:
+        return attachment_response(attachment, access.read_file(user, dossier, attachment))
+    except FileNotFoundError:
+        raise Http404 from None
 
 
 @router.delete("/dossiers/{dossier_id}/attachments/{attachment_id}", response={204: None})
@@ -243,8 +252,9 @@ def fire_transition(request: HttpRequest, dossier_id: str, payload: TransitionIn
 
 @router.get("/dossiers/{dossier_id}/messages", response=list[MessageOut])
 def list_messages(request: HttpRequest, dossier_id: str) -> list[dict[str, Any]]:
-    dossier = access.access_dossier(_user(request), dossier_id)
-    return [_message(m) for m in dossier.messages.all()]
+    user = _user(request)
+    dossier = access.access_dossier(user, dossier_id)
+    return [_message(m) for m in access.read_thread(user, dossier)]
 
 
 @router.post("/dossiers/{dossier_id}/messages", response={201: MessageOut})
@@ -257,7 +267,7 @@ def post_message(
 def _message(message: Message) -> dict[str, Any]:
     return {
         "id": message.pk,
-        "author": message.author_name,
+        "author": message.author_display,
         "from_administration": message.from_administration,
         "body": message.body,
         "created_at": message.created_at,
@@ -273,17 +283,31 @@ def queue(
     overdue: bool = False,
     cursor: str = "",
     limit: int = 25,
+    find: str = "",
 ) -> dict[str, Any]:
-    """The agent's work queue: dossiers of their organisations, soonest deadline first."""
-    filters = access.QueueFilters(procedure=procedure, state=state, mine=mine, overdue=overdue)
-    page = access.instruction_queue(_user(request), filters, cursor, max(1, min(limit, 100)))
+    """The agent's work queue: dossiers of their organisations, soonest deadline first.
+
+    `find` is an exact national identification number, email or phone, in any usual format;
+    it searches every state but drafts, through blind indexes (nothing is decrypted to search).
+    """
+    user = _user(request)
+    filters = access.QueueFilters(
+        procedure=procedure,
+        state=state,
+        mine=mine,
+        overdue=overdue,
+        find=find.strip()[: access.MAX_FIND_LENGTH],
+    )
+    page = access.instruction_queue(user, filters, cursor, max(1, min(limit, 100)))
+    access.open_people(user, page.dossiers)
     return {"items": [_summary(d) for d in page.dossiers], "next_cursor": page.next_cursor}
 
 
-def attachment_response(attachment: Attachment) -> FileResponse:
-    """Download with headers that stop a browser from running an uploaded file as a page."""
+def attachment_response(attachment: Attachment, plaintext: DecryptingReader) -> FileResponse:
+    """Download with headers that stop a browser from running an uploaded file as a page. The
+    file is decrypted chunk by chunk as it is sent; Content-Length is the plaintext's."""
     response = FileResponse(
-        attachment.file.open("rb"),
+        plaintext,
         as_attachment=True,
         filename=attachment.original_name,
         content_type=attachment.content_type,

@@ -6,3 +6,18 @@ class DossiersConfig(AppConfig):
     name = "guichet.dossiers"
     label = "dossiers"
     verbose_name = _("Dossiers")
+
+    def ready(self) -> None:
+        # Identity runs account closure and data export; it cannot import the apps above it,
+        # so each app holding a person's data registers its part here.
+        from guichet.dossiers import access, actions
+        from guichet.identity.service import AccountData, register_account_data
+
+        register_account_data(
+            "dossiers",
+            AccountData(
+                plan=access.closure_plan,
+                close=actions.do_close_dossiers_of,
+                export=access.export_dossiers,
+            ),
+        )

@@ -1,6 +1,17 @@
-"""Dossiers: an application to a procedure, its attachments, its history and its messages."""
+"""Dossiers: an application to a procedure, its attachments, its history and its messages.
+
+Whatever a person wrote or sent is personal data and is stored sealed under the dossier's own
+data key (vault owner "dossier:<id>"): answers, attachment files and names, messages and history
+comments. The applicant's name is never copied into the history or the thread: their entries
+refer to them (the applicant's sealed profile gives the name); agents' names, which are not
+secret, are kept in clear as a snapshot. The `*_sealed` columns hold ciphertext only; the clear
+values exist on an instance once dossiers/access.py has opened them (the annotated attributes
+below, never stored), so code that forgot to go through access fails instead of showing bytes.
+Erasure destroys that one key, deletes the rows and files, and leaves a DossierTombstone.
+"""
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -25,7 +36,7 @@ class Dossier(models.Model):
         max_length=16, choices=ApplicantKind.choices, default=ApplicantKind.PERSON
     )
     state = models.CharField(max_length=20, choices=State.choices, default=State.DRAFT)
-    data = models.JSONField(default=dict)
+    answers_sealed = models.BinaryField(null=True, editable=False)
     assigned_to = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -40,6 +51,13 @@ class Dossier(models.Model):
     due_at = models.DateTimeField(null=True, blank=True)
     paused_at = models.DateTimeField(null=True, blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
+    # When it reached a final state (accepted, rejected, withdrawn): the retention clock starts.
+    closed_at = models.DateTimeField(null=True, blank=True)
+    # When the applicant was told of the coming erasure (once per retention period).
+    retention_notified_at = models.DateTimeField(null=True, blank=True)
+
+    # Opened by access.read_answers; never stored in clear.
+    answers: dict[str, Any]
 
     class Meta:
         verbose_name = _("dossier")
@@ -63,8 +81,9 @@ class Attachment(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     dossier = models.ForeignKey(Dossier, on_delete=models.CASCADE, related_name="attachments")
     field = models.CharField(max_length=64)
+    # The file's bytes are stream-encrypted (vault format 2); size and sha256 are the plaintext's.
     file = models.FileField(upload_to=attachment_path, max_length=200)
-    original_name = models.CharField(max_length=255)
+    name_sealed = models.BinaryField(editable=False)
     content_type = models.CharField(max_length=100)
     size = models.PositiveBigIntegerField()
     sha256 = models.CharField(max_length=64)
@@ -73,11 +92,14 @@ class Attachment(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    # Opened by dossiers/access.py; never stored in clear.
+    original_name: str
+
     class Meta:
         ordering = ["created_at"]
 
     def __str__(self) -> str:
-        return self.original_name
+        return str(self.pk)
 
 
 class DossierEvent(models.Model):
@@ -92,18 +114,27 @@ class DossierEvent(models.Model):
         MESSAGE = "message", _("Message")
 
     dossier = models.ForeignKey(Dossier, on_delete=models.CASCADE, related_name="events")
+    # What the event's ciphertexts are bound to: known before the insert, unlike the id.
+    uid = models.UUIDField(default=uuid.uuid4, editable=False)
     at = models.DateTimeField(auto_now_add=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
-    # A snapshot, so the history still says who acted after the account is gone.
-    actor_name = models.CharField(max_length=200)
+    # An agent's name, as a snapshot, so the history still says who acted after they left.
+    # Empty for the applicant's own actions: their name is personal data and is shown from
+    # their (sealed) profile, by reference, never copied here.
+    actor_name = models.CharField(max_length=200, blank=True)
     by_administration = models.BooleanField(default=False)
     kind = models.CharField(max_length=24, choices=Kind.choices)
     action = models.CharField(max_length=24, blank=True)
     from_state = models.CharField(max_length=20, blank=True)
     to_state = models.CharField(max_length=20, blank=True)
-    comment = models.TextField(blank=True)
+    # Reasons and file names can hold personal data. NULL when there is no comment.
+    comment_sealed = models.BinaryField(null=True, editable=False)
+
+    # Set by dossiers/access.py; never stored.
+    actor_display: str
+    comment: str
 
     class Meta:
         ordering = ["at", "id"]
@@ -118,16 +149,84 @@ class Message(models.Model):
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
-    author_name = models.CharField(max_length=200)
+    # As DossierEvent.actor_name: an agent's name, empty for the applicant.
+    author_name = models.CharField(max_length=200, blank=True)
     from_administration = models.BooleanField(default=False)
-    body = models.TextField()
+    body_sealed = models.BinaryField(editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    # Set by dossiers/access.py; never stored.
+    author_display: str
+    body: str
 
     class Meta:
         ordering = ["created_at", "id"]
 
     def __str__(self) -> str:
-        return self.body[:40]
+        return str(self.pk)
+
+
+class DossierIndex(models.Model):
+    """Blind indexes of a dossier's answers (national id, email, phone) for exact search.
+
+    The digest is a keyed HMAC of the normalised value (vault/blind.py): equal values give equal
+    digests, and nothing here can be turned back into the value without the vault's index key.
+    """
+
+    class Kind(models.TextChoices):
+        NATIONAL_ID = "national_id", _("National identification number")
+        EMAIL = "email", _("Email")
+        PHONE = "phone", _("Phone")
+
+    dossier = models.ForeignKey(Dossier, on_delete=models.CASCADE, related_name="index_entries")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    digest = models.CharField(max_length=32)
+
+    class Meta:
+        indexes = [models.Index(fields=["kind", "digest"], name="dossier_blind_index")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dossier", "kind", "digest"], name="dossier_index_unique_entry"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.digest}"
+
+
+class DossierTombstone(models.Model):
+    """What remains of an erased dossier: no personal data, enough for statistics.
+
+    It keeps the dossier's id (so a late link says "erased" rather than nothing), number,
+    procedure, organisation, dates and the state it ended in; no applicant, no answers.
+    """
+
+    class Reason(models.TextChoices):
+        RETENTION = "retention", _("Retention period over")
+        ABANDONED_DRAFT = "abandoned_draft", _("Draft left untouched")
+        ACCOUNT_CLOSED = "account_closed", _("Account closed by the applicant")
+
+    id = models.UUIDField(primary_key=True, editable=False)
+    number = models.CharField(max_length=32, blank=True, default="")  # "" for a draft
+    procedure = models.ForeignKey(Procedure, on_delete=models.PROTECT, related_name="+")
+    procedure_version = models.PositiveIntegerField()
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    applicant_kind = models.CharField(max_length=16, choices=ApplicantKind.choices)
+    state = models.CharField(max_length=20, choices=State.choices)
+    created_at = models.DateTimeField()
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    erased_at = models.DateTimeField()
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+
+    class Meta:
+        verbose_name = _("erased dossier")
+        verbose_name_plural = _("erased dossiers")
+        indexes = [models.Index(fields=["organisation", "state"], name="tombstone_org_state")]
+
+    def __str__(self) -> str:
+        return self.number or str(self.id)
 
 
 class NumberCounter(models.Model):

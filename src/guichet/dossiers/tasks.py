@@ -1,18 +1,25 @@
-"""Background work for dossiers: notification emails, sent after the change is committed.
+"""Background work for dossiers: notification emails, sent after the change is committed, and
+the retention pass that warns applicants and erases what the law no longer lets us keep.
 
 Emails carry no personal data beyond the dossier number and procedure: the details (reasons,
 messages) stay behind the login, since email is neither private nor under the State's control.
 """
 
+import logging
+from dataclasses import dataclass, field
+
 from django.conf import settings
 from django.core.mail import send_mail
 from django.tasks import task
 from django.template.loader import render_to_string
-from django.utils import translation
+from django.utils import timezone, translation
 
-from guichet.dossiers.models import Dossier
+from guichet.dossiers.models import Dossier, DossierTombstone
 from guichet.dossiers.workflow import Action, State
 from guichet.identity.models import User
+from guichet.identity.service import open_names
+
+logger = logging.getLogger(__name__)
 
 
 @task()
@@ -23,6 +30,7 @@ def send_dossier_notification(dossier_id: str, recipient_id: str, kind: str, act
         return 0  # erased or closed meanwhile: nothing to tell
     is_applicant = recipient.pk == dossier.applicant_id
     path = f"/dossiers/{dossier.pk}/" if is_applicant else f"/agent/dossiers/{dossier.pk}/"
+    open_names([recipient])  # their own name, to greet them
     with translation.override(recipient.language):
         context = {
             "dossier": dossier,
@@ -35,3 +43,79 @@ def send_dossier_notification(dossier_id: str, recipient_id: str, kind: str, act
         subject = render_to_string("dossiers/email/subject.txt", context).strip()
         body = render_to_string("dossiers/email/body.txt", context)
     return send_mail(subject, body, None, [recipient.email])
+
+
+def notice_days() -> int:
+    return int(getattr(settings, "GUICHET_RETENTION_NOTICE_DAYS", 30))
+
+
+@dataclass
+class RetentionReport:
+    """What a retention pass did (or, with dry_run, would do): dossier numbers or ids."""
+
+    warned: list[str] = field(default_factory=list)
+    erased: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+def _name(dossier: Dossier) -> str:
+    return dossier.number or f"draft {dossier.pk}"
+
+
+def retention_pass(dry_run: bool = False) -> RetentionReport:
+    """Warn applicants GUICHET_RETENTION_NOTICE_DAYS before their dossier's erasure (once), then
+    erase every dossier whose date has passed, each in its own transaction so that one failure
+    (an unreachable key service) stops nothing else and is retried on the next pass."""
+    from guichet.dossiers import access, actions
+
+    report = RetentionReport()
+    warn, erase = access.retention_due(timezone.now(), notice_days())
+    for due in warn:
+        report.warned.append(_name(due.dossier))
+        if not dry_run:
+            _warn(due.dossier, due.erase_on)
+    for due in erase:
+        if dry_run:
+            report.erased.append(_name(due.dossier))
+            continue
+        reason = (
+            DossierTombstone.Reason.ABANDONED_DRAFT
+            if due.dossier.state == State.DRAFT
+            else DossierTombstone.Reason.RETENTION
+        )
+        try:
+            if actions.do_erase_dossier(due.dossier.pk, reason) is not None:
+                report.erased.append(_name(due.dossier))
+        except Exception:
+            logger.exception("retention: dossier %s could not be erased", due.dossier.pk)
+            report.failed.append(_name(due.dossier))
+    return report
+
+
+def _warn(dossier: Dossier, erase_on: object) -> None:
+    from guichet.dossiers import actions
+
+    recipient = dossier.applicant
+    if recipient.is_active:
+        open_names([recipient])
+        with translation.override(recipient.language):
+            context = {
+                "dossier": dossier,
+                "recipient": recipient,
+                "erase_on": erase_on,
+                "draft": dossier.state == State.DRAFT,
+                "export_url": settings.SITE_URL + "/account/export/",
+                "url": f"{settings.SITE_URL}/dossiers/{dossier.pk}/",
+            }
+            subject = render_to_string("dossiers/email/retention_subject.txt", context).strip()
+            body = render_to_string("dossiers/email/retention_body.txt", context)
+        send_mail(subject, body, None, [recipient.email])
+    # Marked after sending: a failed email is tried again on the next pass.
+    actions.do_mark_retention_notice(dossier.pk)
+
+
+@task()
+def run_retention(dry_run: bool = False) -> dict[str, list[str]]:
+    """The retention pass as a task; `guichet retention run` runs the same pass directly."""
+    report = retention_pass(dry_run=dry_run)
+    return {"warned": report.warned, "erased": report.erased, "failed": report.failed}

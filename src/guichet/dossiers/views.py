@@ -7,6 +7,8 @@ than offer a way around that check.
 """
 
 import logging
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 from uuid import UUID
 
@@ -14,7 +16,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -27,8 +29,8 @@ from guichet.dossiers import access, actions
 from guichet.dossiers.api import attachment_response
 from guichet.dossiers.forms_web import FieldView, answers_from_post, build_fields
 from guichet.dossiers.models import Attachment, Dossier, DossierEvent
-from guichet.dossiers.workflow import DECISION_STATES, Action, State
-from guichet.errors import ActionError, Conflict
+from guichet.dossiers.workflow import DECISION_STATES, FINAL_STATES, Action, State
+from guichet.errors import ActionError, Conflict, Unavailable
 from guichet.identity.models import User
 from guichet.identity.service import (
     INSTRUCTION_ROLES,
@@ -60,6 +62,26 @@ DONE_MESSAGES = {
 }
 
 
+def vault_guard[**P, R: HttpResponseBase](
+    view: Callable[P, R],
+) -> Callable[P, R | HttpResponse]:
+    """A page whose data cannot be decrypted right now (key service out of reach) answers 503
+    with a plain explanation, never a 500 or a page half full."""
+
+    @wraps(view)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> R | HttpResponse:
+        try:
+            return view(*args, **kwargs)
+        except Unavailable as error:
+            request = args[0]
+            assert isinstance(request, HttpRequest)
+            logger.warning("vault unavailable: %s", error.__cause__)
+            context = {"message": error.message}
+            return render(request, "dossiers/unavailable.html", context, status=503)
+
+    return guarded
+
+
 def _user(request: HttpRequest) -> User:
     user = request.user
     if not isinstance(user, User):  # login_required has already sent anonymous visitors away
@@ -82,7 +104,7 @@ def _event_row(event: DossierEvent) -> dict[str, Any]:
             detail = event.comment  # the file's name
     return {
         "at": event.at,
-        "actor": event.actor_name,
+        "actor": event.actor_display,
         "by_administration": event.by_administration,
         "label": label,
         "detail": detail,
@@ -126,14 +148,15 @@ def _error_summary(
     return rows
 
 
-def _shared_context(dossier: Dossier) -> dict[str, Any]:
-    events = list(dossier.events.all())
+def _shared_context(user: User, dossier: Dossier) -> dict[str, Any]:
+    events = access.read_history(user, dossier)
+    access.open_people(user, [dossier])
     return {
         "dossier": dossier,
         "procedure": dossier.procedure,
         "state_label": State(dossier.state).label,
         "events": [_event_row(event) for event in events],
-        "thread": list(dossier.messages.all()),
+        "thread": access.read_thread(user, dossier),
         "changes_request": (
             _last_event(events, Action.REQUEST_CHANGES)
             if dossier.state == State.CHANGES_REQUESTED
@@ -173,12 +196,15 @@ def _applicant_page(
     errors = errors or {}
     user = _user(request)
     abilities = access.get_abilities(user, dossier)
-    attachments = list(dossier.attachments.all())
+    attachments = access.read_attachments(user, dossier)
+    answers = access.read_answers(user, dossier)
     fields = build_fields(
-        dossier.procedure.form, dossier.data, errors=errors, typed=typed, attachments=attachments
+        dossier.procedure.form, answers, errors=errors, typed=typed, attachments=attachments
     )
+    erase_on = access.erasure_date(dossier)
     context = {
-        **_shared_context(dossier),
+        **_shared_context(user, dossier),
+        "erase_on": erase_on if dossier.state in FINAL_STATES else None,
         "abilities": abilities,
         "answer_fields": [f for f in fields if f.type != "file"],
         "document_fields": [f for f in fields if f.type == "file"],
@@ -193,6 +219,7 @@ def _applicant_page(
 
 
 @login_required
+@vault_guard
 @require_GET
 def dossier_list(request: HttpRequest) -> HttpResponse:
     paginator = Paginator(access.applicant_dossiers(_user(request)), LIST_PAGE_SIZE)
@@ -201,6 +228,7 @@ def dossier_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@vault_guard
 @require_GET
 def dossier_detail(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
     user = _user(request)
@@ -211,6 +239,7 @@ def dossier_detail(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
 
 
 @login_required
+@vault_guard
 @require_POST
 def save_answers(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
     """Save the answers; with intent=submit or resubmit, then send the dossier in the same go,
@@ -246,6 +275,7 @@ def save_answers(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
 
 
 @login_required
+@vault_guard
 @require_POST
 def add_attachment(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
     user = _user(request)
@@ -269,6 +299,7 @@ def add_attachment(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
 
 
 @login_required
+@vault_guard
 @require_POST
 def remove_attachment(request: HttpRequest, dossier_id: UUID, attachment_id: UUID) -> HttpResponse:
     user = _user(request)
@@ -278,15 +309,16 @@ def remove_attachment(request: HttpRequest, dossier_id: UUID, attachment_id: UUI
     return redirect(reverse("dossier_detail", args=[dossier.pk]) + "#documents")
 
 
-def _download(attachment: Attachment) -> FileResponse:
+def _download(user: User, dossier: Dossier, attachment: Attachment) -> FileResponse:
     try:
-        return attachment_response(attachment)
+        return attachment_response(attachment, access.read_file(user, dossier, attachment))
     except FileNotFoundError:
         logger.error("attachment %s: file missing from storage", attachment.pk)
         raise Http404 from None
 
 
 @login_required
+@vault_guard
 @require_GET
 def download_attachment(
     request: HttpRequest, dossier_id: UUID, attachment_id: UUID
@@ -295,10 +327,11 @@ def download_attachment(
     dossier, attachment = access.access_attachment(user, dossier_id, attachment_id)
     if dossier.applicant_id != user.pk:
         raise Http404
-    return _download(attachment)
+    return _download(user, dossier, attachment)
 
 
 @login_required
+@vault_guard
 @require_POST
 def post_message(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
     user = _user(request)
@@ -313,6 +346,7 @@ def post_message(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
 
 
 @login_required
+@vault_guard
 @require_http_methods(["GET", "POST"])
 def withdraw(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
     """A confirmation page, since withdrawing cannot be undone and the page works without JS."""
@@ -343,6 +377,7 @@ def withdraw(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
 
 
 @login_required
+@vault_guard
 @require_http_methods(["GET", "POST"])
 def delete_draft(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
     user = _user(request)
@@ -355,11 +390,14 @@ def delete_draft(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
 
 
 @login_required
+@vault_guard
 @require_GET
 def receipt(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
-    dossier = _own_dossier(_user(request), dossier_id)
+    user = _user(request)
+    dossier = _own_dossier(user, dossier_id)
     if not dossier.number:
         raise Http404  # a draft has no receipt yet
+    access.open_people(user, [dossier])
     return render(request, "dossiers/receipt.html", {"dossier": dossier})
 
 
@@ -387,10 +425,14 @@ def _agent_page(
     message_body: str = "",
 ) -> HttpResponse:
     errors = errors or {}
-    attachments = list(dossier.attachments.all())
-    fields = build_fields(dossier.procedure.form, dossier.data, attachments=attachments)
+    user = _user(request)
+    attachments = access.read_attachments(user, dossier)
+    fields = build_fields(
+        dossier.procedure.form, access.read_answers(user, dossier), attachments=attachments
+    )
     context = {
-        **_shared_context(dossier),
+        **_shared_context(user, dossier),
+        "applicant": access.read_applicant(user, dossier),
         "abilities": abilities,
         "answers": [f for f in fields if f.type != "file"],
         "document_fields": [f for f in fields if f.type == "file"],
@@ -408,6 +450,7 @@ def _agent_page(
 
 
 @login_required
+@vault_guard
 @require_GET
 def agent_queue(request: HttpRequest) -> HttpResponse:
     user = _user(request)
@@ -417,6 +460,7 @@ def agent_queue(request: HttpRequest) -> HttpResponse:
     page = access.instruction_queue(
         user, filters, request.GET.get("cursor", "")[:200], QUEUE_PAGE_SIZE
     )
+    access.open_people(user, page.dossiers)
     now = timezone.now()
     procedures = published_procedures().filter(
         organisation_id__in=organisations_with_role(user, INSTRUCTION_ROLES)
@@ -433,6 +477,7 @@ def agent_queue(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@vault_guard
 @require_GET
 def agent_dossier(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
     dossier, abilities = _agent_dossier(_user(request), dossier_id)
@@ -440,6 +485,7 @@ def agent_dossier(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
 
 
 @login_required
+@vault_guard
 @require_POST
 def agent_transition(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
     user = _user(request)
@@ -473,6 +519,7 @@ def agent_transition(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
 
 
 @login_required
+@vault_guard
 @require_POST
 def agent_message(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
     user = _user(request)
@@ -489,10 +536,11 @@ def agent_message(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
 
 
 @login_required
+@vault_guard
 @require_GET
 def agent_attachment(request: HttpRequest, dossier_id: UUID, attachment_id: UUID) -> FileResponse:
     user = _user(request)
     dossier, attachment = access.access_attachment(user, dossier_id, attachment_id)
     if not access.get_abilities(user, dossier)[access.INSTRUCT]:
         raise Http404
-    return _download(attachment)
+    return _download(user, dossier, attachment)

@@ -1,13 +1,27 @@
-"""Every write to identity data. One transaction each."""
+"""Every write to identity data. One transaction each; contact details are sealed here."""
 
 import secrets
 from uuid import UUID
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from guichet.identity.models import ApiToken, Membership, Organisation, User
-from guichet.identity.service import token_digest
+from guichet.identity.models import (
+    FULL_NAME_MAX,
+    NATIONAL_ID_MAX,
+    PHONE_MAX,
+    PROFILE_FIELDS,
+    ApiToken,
+    Membership,
+    Organisation,
+    User,
+    validate_national_id,
+)
+from guichet.identity.service import Kept, account_data, token_digest
+from guichet.vault.service import destroy_key, encrypt_field, owner_for
 
 TOKEN_PREFIX = "gch_"  # noqa: S105 (a public prefix, not a secret)
 
@@ -30,17 +44,89 @@ def do_revoke_token(user: User, token_id: UUID) -> bool:
     return revoked == 1
 
 
+def seal_profile(user: User, **values: str) -> None:
+    """Set the sealed profile columns from clear values ("" clears one); the caller saves."""
+    owner = owner_for("user", user.pk)
+    for name, value in values.items():
+        if name not in PROFILE_FIELDS:
+            raise TypeError(f"{name!r} is not a profile field.")
+        sealed = encrypt_field(owner, user.pk, name, value) if value else None
+        setattr(user, f"{name}_sealed", sealed)
+    if "full_name" in values:
+        user.opened_name = values["full_name"]
+
+
+def _check_profile(full_name: str, phone: str, national_id: str, language: str) -> None:
+    """The rules a model field would have applied, since sealed columns cannot check them."""
+    errors: dict[str, list[str]] = {}
+    for name, value, limit in (
+        ("full_name", full_name, FULL_NAME_MAX),
+        ("phone", phone, PHONE_MAX),
+        ("national_id", national_id, NATIONAL_ID_MAX),
+    ):
+        if len(value) > limit:
+            errors.setdefault(name, []).append(
+                _("At most %(limit)d characters.") % {"limit": limit}
+            )
+        if "\x00" in value:
+            errors.setdefault(name, []).append(_("Null characters are not allowed."))
+    if national_id and "national_id" not in errors:
+        try:
+            validate_national_id(national_id)
+        except ValidationError as error:
+            errors.setdefault("national_id", []).extend(error.messages)
+    if language not in dict(settings.LANGUAGES):
+        errors.setdefault("language", []).append(_("Choose a language from the list."))
+    if errors:
+        raise ValidationError(errors)
+
+
 @transaction.atomic
 def do_update_profile(
     user: User, *, full_name: str, phone: str, national_id: str, language: str
 ) -> User:
-    user.full_name = full_name
-    user.phone = phone
-    user.national_id = national_id
+    _check_profile(full_name, phone, national_id, language)
+    seal_profile(user, full_name=full_name, phone=phone, national_id=national_id)
     user.language = language
-    user.full_clean(exclude=["password"])
-    user.save(update_fields=["full_name", "phone", "national_id", "language"])
+    user.save(update_fields=["full_name_sealed", "phone_sealed", "national_id_sealed", "language"])
     return user
+
+
+@transaction.atomic
+def do_close_account(user: User) -> list[Kept]:
+    """Close the account: every app erases what it may (drafts, dossiers no obligation keeps),
+    then the profile goes: its data key is destroyed, the email becomes a placeholder, the
+    password unusable, second factors, tokens and roles deleted. What a legal obligation keeps
+    is returned, with the reason, and erased when its retention ends."""
+    locked = User.objects.select_for_update().get(pk=user.pk)
+    if locked.closed_at is not None:
+        return []
+    kept: list[Kept] = []
+    for participant in account_data().values():
+        kept.extend(participant.close(locked))
+    _erase_profile(locked)
+    user.closed_at, user.is_active = locked.closed_at, False
+    return kept
+
+
+def _erase_profile(user: User) -> None:
+    from allauth.account.models import EmailAddress
+    from allauth.mfa.models import Authenticator
+
+    EmailAddress.objects.filter(user=user).delete()
+    Authenticator.objects.filter(user=user).delete()
+    ApiToken.objects.filter(user=user).delete()
+    Membership.objects.filter(user=user).delete()
+    user.full_name_sealed = user.national_id_sealed = user.phone_sealed = None
+    user.opened_name = None
+    # A placeholder in the reserved .invalid domain: unique, never deliverable, and the old
+    # address is free for a new account.
+    user.email = f"closed-{user.pk.hex}@closed.invalid"
+    user.set_unusable_password()
+    user.is_active = user.is_staff = user.is_superuser = False
+    user.closed_at = timezone.now()
+    user.save()
+    destroy_key(owner_for("user", user.pk))
 
 
 @transaction.atomic

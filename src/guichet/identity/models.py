@@ -10,6 +10,11 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+PROFILE_FIELDS = ("full_name", "national_id", "phone")
+FULL_NAME_MAX = 150
+PHONE_MAX = 32
+NATIONAL_ID_MAX = 32
+
 
 def validate_national_id(value: str) -> None:
     if not re.fullmatch(settings.NATIONAL_ID_PATTERN, value):
@@ -20,8 +25,15 @@ class GuichetUserManager(UserManager["User"]):
     """Users are known by their email; there is no username."""
 
     def _create(self, email: str, password: str | None, **extra: Any) -> "User":
+        # Contact details are sealed by identity.actions, never stored as given: the manager
+        # takes them for convenience (demo, admin scripts, tests) and hands them over.
+        profile = {name: extra.pop(name) for name in PROFILE_FIELDS if name in extra}
         user = self.model(email=self.normalize_email(email).lower(), **extra)
         user.set_password(password)
+        if profile:
+            from guichet.identity.actions import seal_profile
+
+            seal_profile(user, **profile)
         user.save(using=self._db)
         return user
 
@@ -47,18 +59,23 @@ class User(AbstractUser):
     username = None  # type: ignore[assignment]
     first_name = None  # type: ignore[assignment]
     last_name = None  # type: ignore[assignment]
+    # The email stays in clear: it is the sign-in identifier allauth looks accounts up by, and
+    # the address notifications go to. Everything else about the person is sealed under the
+    # user's own data key (owner "user:<id>"), opened only by identity/access.py.
     email = models.EmailField(_("email address"), unique=True)
-    full_name = models.CharField(_("full name"), max_length=150, blank=True)
-    national_id = models.CharField(
-        _("national identification number"),
-        max_length=32,
-        blank=True,
-        validators=[validate_national_id],
-    )
-    phone = models.CharField(_("phone"), max_length=32, blank=True)
+    full_name_sealed = models.BinaryField(null=True, editable=False)
+    national_id_sealed = models.BinaryField(null=True, editable=False)
+    phone_sealed = models.BinaryField(null=True, editable=False)
     language = models.CharField(
         _("language"), max_length=8, choices=settings.LANGUAGES, default="fr"
     )
+    # Set when the person closed their account: the profile is erased and sign-in refused.
+    closed_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    # The full name once identity.access has opened it for this instance; never stored. The
+    # model never decrypts by itself, so an ORM query (the admin, a list, a debug page) cannot
+    # put a name on screen without going through the access module.
+    opened_name: str | None = None
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
@@ -75,7 +92,9 @@ class User(AbstractUser):
 
     @property
     def display_name(self) -> str:
-        return self.full_name or self.email
+        if self.closed_at is not None:
+            return str(_("Closed account"))
+        return self.opened_name or self.email
 
     def get_full_name(self) -> str:
         return self.display_name

@@ -1,13 +1,43 @@
-"""What other apps may ask of identity: who is an agent, of which organisations, which roles."""
+"""What other apps may ask of identity: who is an agent, of which organisations, which roles;
+people's names and profiles (opened by identity/access.py after the caller's own permission
+check); and the registry of apps that hold a person's data, for account closure and export."""
 
+import datetime
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
 from uuid import UUID
 
 from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 
+from guichet.identity.access import Profile, open_names, open_profile
 from guichet.identity.models import ApiToken, Membership, Organisation, Role, User
+
+__all__ = [
+    "AGENT_ROLES",
+    "INSTRUCTION_ROLES",
+    "AccountData",
+    "AnyUser",
+    "ClosurePlan",
+    "ExportFile",
+    "ExportPart",
+    "Kept",
+    "Profile",
+    "account_data",
+    "colleagues",
+    "has_mfa",
+    "is_agent",
+    "open_names",
+    "open_profile",
+    "organisation_by_slug",
+    "organisations_with_role",
+    "register_account_data",
+    "roles_in",
+    "token_digest",
+    "user_for_token",
+]
 
 AGENT_ROLES = frozenset(Role)
 INSTRUCTION_ROLES = frozenset({Role.INSTRUCTOR, Role.SUPERVISOR})
@@ -52,16 +82,18 @@ def has_mfa(user: User) -> bool:
 
 
 def colleagues(organisation_id: UUID, roles: Iterable[str] = INSTRUCTION_ROLES) -> list[User]:
-    """Agents of an organisation holding one of the roles: the people a dossier may go to."""
-    return list(
+    """Agents of an organisation holding one of the roles: the people a dossier may go to, by
+    name. Agents' names are not secret among colleagues; they are sealed like everyone's, so
+    they are opened here to be shown and sorted."""
+    agents = list(
         User.objects.filter(
             is_active=True,
             memberships__organisation_id=organisation_id,
             memberships__role__in=list(roles),
-        )
-        .distinct()
-        .order_by("full_name", "email")
+        ).distinct()
     )
+    open_names(agents)
+    return sorted(agents, key=lambda agent: (agent.display_name.casefold(), agent.email))
 
 
 def token_digest(raw: str) -> str:
@@ -85,3 +117,58 @@ def user_for_token(raw: str) -> User | None:
 
 def organisation_by_slug(slug: str) -> Organisation | None:
     return Organisation.objects.filter(slug=slug).first()
+
+
+# --- Apps holding a person's data: account closure and data export ------------------------------
+
+
+@dataclass(frozen=True)
+class Kept:
+    """Something account closure keeps, why, and until when (None: not known yet)."""
+
+    what: str
+    reason: str
+    until: datetime.date | None = None
+
+
+@dataclass(frozen=True)
+class ClosurePlan:
+    erased: list[str] = field(default_factory=list)
+    kept: list[Kept] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    """A file of the export: its path in the archive and how to read it, chunk by chunk."""
+
+    path: str
+    chunks: Callable[[], Iterable[bytes]]
+
+
+@dataclass(frozen=True)
+class ExportPart:
+    data: Any
+    files: list[ExportFile] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AccountData:
+    """What an app holding a person's data does for their account: say what closing it would
+    erase and keep (`plan`), erase what may go inside the closure's transaction and return what
+    stays (`close`), and give everything it holds about them (`export`)."""
+
+    plan: Callable[[User], ClosurePlan]
+    close: Callable[[User], list[Kept]]
+    export: Callable[[User], ExportPart]
+
+
+_account_data: dict[str, AccountData] = {}
+
+
+def register_account_data(name: str, participant: AccountData) -> None:
+    """Called from an app's AppConfig.ready(); identity cannot import the apps above it."""
+    _account_data[name] = participant
+
+
+def account_data() -> dict[str, AccountData]:
+    return dict(_account_data)

@@ -1,18 +1,32 @@
-"""Account pages: profile and API tokens. Sign-in, email and two-factor pages are allauth's."""
+"""Account pages: profile, API tokens, closing the account and downloading one's data.
+Sign-in, email and two-factor pages are allauth's."""
 
 from uuid import UUID
 
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from guichet.identity.access import access_token
-from guichet.identity.actions import do_create_token, do_revoke_token, do_update_profile
+from guichet.errors import Unavailable
+from guichet.identity.access import (
+    access_token,
+    closure_plan,
+    export_archive,
+    read_own_profile,
+)
+from guichet.identity.actions import (
+    do_close_account,
+    do_create_token,
+    do_revoke_token,
+    do_update_profile,
+)
 from guichet.identity.forms_web import ProfileForm, TokenForm
 from guichet.identity.models import ApiToken, User
 
@@ -32,10 +46,15 @@ def _user(request: HttpRequest) -> User:
 @require_http_methods(["GET", "POST"])
 def profile(request: HttpRequest) -> HttpResponse:
     user = _user(request)
+    try:
+        opened = read_own_profile(user)
+    except Unavailable as error:
+        unavailable = {"message": error.message}
+        return render(request, "dossiers/unavailable.html", unavailable, status=503)
     initial = {
-        "full_name": user.full_name,
-        "phone": user.phone,
-        "national_id": user.national_id,
+        "full_name": opened.full_name,
+        "phone": opened.phone,
+        "national_id": opened.national_id,
         "language": user.language,
     }
     form = ProfileForm(request.POST if request.method == "POST" else None, initial=initial)
@@ -88,3 +107,41 @@ def revoke_token(request: HttpRequest, token_id: UUID) -> HttpResponse:
     if do_revoke_token(user, token.pk):
         messages.success(request, _("Token “%(name)s” is revoked.") % {"name": token.name})
     return redirect("tokens")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def close_account(request: HttpRequest) -> HttpResponse:
+    """Says first what closing erases now and what the law keeps, and why; closes only with the
+    password, since nothing can be undone."""
+    user = _user(request)
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        if user.check_password(request.POST.get("password", "")):
+            kept = do_close_account(user)
+            logout(request)
+            return render(request, "identity/closed.html", {"kept": kept})
+        errors["password"] = [_("This is not your password.")]
+    context = {
+        "plan": closure_plan(user),
+        "errors": errors,
+        "has_errors": bool(errors),
+        "page_url": reverse("account_close"),
+    }
+    return render(request, "identity/close.html", context, status=400 if errors else 200)
+
+
+def export_response(user: User) -> StreamingHttpResponse:
+    """The ZIP of everything about `user`, streamed; shared with the API."""
+    name = f"guichet-{timezone.localdate():%Y-%m-%d}.zip"
+    response = StreamingHttpResponse(export_archive(user), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@login_required
+@require_GET
+def export_account(request: HttpRequest) -> StreamingHttpResponse:
+    return export_response(_user(request))

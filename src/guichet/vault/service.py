@@ -37,7 +37,7 @@ from guichet.vault.errors import (
     VaultError,
     VaultMisconfigured,
 )
-from guichet.vault.keys import destroy_key
+from guichet.vault.keys import destroy_key, preload
 from guichet.vault.streams import (
     DecryptingReader,
     SealedContent,
@@ -72,6 +72,7 @@ __all__ = [
     "normalise",
     "open_attachment",
     "owner_for",
+    "preload",
     "seal_attachment",
 ]
 

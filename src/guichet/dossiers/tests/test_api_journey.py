@@ -12,7 +12,8 @@ from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone, translation
 
-from guichet.dossiers.models import Attachment, Dossier
+from guichet.dossiers import access
+from guichet.dossiers.models import Dossier
 from guichet.dossiers.workflow import State
 from guichet.identity.models import User
 from guichet.testing import BIRTH, BIRTH_ANSWERS, PNG_BYTES, ApiClient, pdf_file
@@ -132,7 +133,8 @@ def test_journey_with_changes_requested_and_deadline_pause(
         201,
     )
     assert second["content_type"] == "image/png"
-    attachments = list(Attachment.objects.filter(dossier_id=dossier_id))
+    stored = Dossier.objects.get(pk=dossier_id)
+    attachments = access.read_attachments(stored.applicant, stored)  # names are sealed
     assert [a.original_name for a in attachments] == ["cni-nette.png"]  # one file per field
     assert citizen.get(first["url"]).status_code == 404
     _ok(citizen.post(f"dossiers/{dossier_id}/messages", {"body": "Voici la nouvelle copie."}), 201)

@@ -296,7 +296,7 @@ def _snapshot(dossier_id: Any, files: Path) -> tuple[Any, ...]:
         return ("deleted",)
     return (
         dossier.state,
-        dossier.data,
+        bytes(dossier.answers_sealed or b""),  # sealed: any rewrite changes the bytes
         dossier.number,
         dossier.assigned_to_id,
         dossier.due_at,

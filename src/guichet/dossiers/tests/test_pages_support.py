@@ -14,7 +14,7 @@ from django.contrib.staticfiles import finders
 from django.test import Client
 
 from guichet.catalog.service import published_procedure
-from guichet.dossiers import actions
+from guichet.dossiers import access, actions
 from guichet.dossiers.models import Dossier
 from guichet.identity.models import User
 from guichet.testing import BIRTH, BIRTH_ANSWERS, pdf_file
@@ -90,6 +90,12 @@ def submitted_for(user: User) -> Dossier:
     return actions.do_transition(user, dossier.pk, "submit")
 
 
+def answers_of(dossier: Dossier) -> dict[str, Any]:
+    """The stored answers, read fresh and opened as their applicant would (they are sealed)."""
+    fresh = Dossier.objects.select_related("applicant", "procedure").get(pk=dossier.pk)
+    return access.read_answers(fresh.applicant, fresh)
+
+
 def snapshot(*dossiers: Dossier) -> list[Any]:
     """What a refused request must leave untouched, read fresh from the database."""
     rows: list[Any] = [Dossier.objects.count()]
@@ -101,7 +107,7 @@ def snapshot(*dossiers: Dossier) -> list[Any]:
         rows.append(
             (
                 fresh.state,
-                fresh.data,
+                bytes(fresh.answers_sealed or b""),  # sealed: any rewrite changes the bytes
                 fresh.assigned_to_id,
                 fresh.number,
                 fresh.due_at,

@@ -12,6 +12,7 @@ from guichet.dossiers.tests.test_pages_support import (  # noqa: F401 (strict_ht
     client_for,
     strict_html,
 )
+from guichet.identity.access import read_own_profile
 from guichet.identity.models import ApiToken, User
 from guichet.identity.service import user_for_token
 
@@ -33,7 +34,8 @@ def text(response: Any) -> str:
 
 def profile_of(user: User) -> tuple[str, str, str, str]:
     fresh = User.objects.get(pk=user.pk)
-    return fresh.full_name, fresh.phone, fresh.national_id, fresh.language
+    opened = read_own_profile(fresh)  # the profile is sealed
+    return opened.full_name, opened.phone, opened.national_id, fresh.language
 
 
 def test_profile_is_saved_and_the_language_follows(world: dict[str, User]) -> None:
