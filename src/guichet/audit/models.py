@@ -41,6 +41,8 @@ class Action(models.IntegerChoices):
     DOSSIER_WITHDRAWN = 112, _("Application withdrawn")
     MESSAGE_POSTED = 113, _("Message posted")
     DRAFT_DELETED = 114, _("Draft deleted")
+    DOCUMENT_ISSUED = 115, _("Sealed document issued")
+    DOCUMENT_REVOKED = 116, _("Sealed document revoked")
     # 2xx: reads of personal data
     DOSSIER_OPENED = 201, _("Application opened by an agent")
     ATTACHMENT_DOWNLOADED = 202, _("Document downloaded")

@@ -20,6 +20,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from guichet.audit.models import Action as LogAction
+from guichet.audit.models import ActorKind
+from guichet.audit.service import Actor, record_event
 from guichet.documents import access, pki
 from guichet.documents.keys import key_store, new_key_store_name
 from guichet.documents.models import (
@@ -191,13 +194,25 @@ class Issued:
 
 
 def _log_issued(document: Document) -> None:
-    """Append the issued document's hash to the transparency log.
-
-    Does nothing yet: the audit app (transparency log) is not wired to documents. It is called
-    inside the issuing transaction so that, once connected, a document exists if and only if its
-    log entry does. The entry must hold no personal data: number, kind, organisation, issue time
-    and `document.sha256` are enough.
-    """
+    """Append the issued document's hash to the transparency log, in the issuing transaction: a
+    document exists if and only if its log entry does. No personal data: number, kind,
+    organisation and the PDF's SHA-256 are enough for anyone to check a copy against the log."""
+    dossier = document.dossier
+    record_event(
+        LogAction.DOCUMENT_ISSUED,
+        actor=Actor.system(),
+        object_type="document",
+        object_id=document.pk,
+        subject_id=dossier.applicant_id,
+        purpose="Decision on the application",
+        details={
+            "number": document.number,
+            "kind": document.kind,
+            "dossier": dossier.number or "",
+            "organisation": str(dossier.organisation_id),
+            "sha256": document.sha256,
+        },
+    )
 
 
 def do_record_document(issued: Issued) -> Document:
@@ -292,6 +307,21 @@ def do_revoke_document(user: User, document_id: Any, reason: str, comment: str) 
         number=document.number, revoked_at=now, reason=reason, document=document
     )
     DocumentEvent.objects.create(document=document, kind=DocumentEvent.Kind.REVOKED, actor=user)
+    record_event(
+        LogAction.DOCUMENT_REVOKED,
+        actor=Actor(
+            ActorKind.AGENT,
+            user.pk,
+            user.display_name[:200],
+            document.dossier.organisation_id,
+            document.dossier.organisation.name,
+        ),
+        object_type="document",
+        object_id=document.pk,
+        subject_id=document.dossier.applicant_id,
+        purpose="Revocation of a document",
+        details={"number": document.number, "reason": reason},
+    )
     from guichet.documents.tasks import notify_document_revoked
 
     transaction.on_commit(partial(notify_document_revoked.enqueue, document_id=str(document.pk)))

@@ -28,6 +28,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from guichet.catalog.models import Procedure
+from guichet.dossiers import journal
 from guichet.dossiers.models import Attachment, Dossier, DossierEvent, DossierIndex, Message
 from guichet.dossiers.workflow import (
     AGENT,
@@ -283,14 +284,16 @@ def owner_of(dossier_id: Any) -> str:
     return owner_for("dossier", dossier_id)
 
 
-def _note_read(user: AnyUser, dossier: Dossier | None, what: str) -> None:
-    """Where the transparency log will record a read of personal data: who, which dossier, what
+def _note_read(user: AnyUser, dossier: Dossier | None, what: str, object_id: object = "") -> None:
+    """Record a read of personal data in the transparency log: who, which dossier, what
     (answers, history, messages, documents, a file, the applicant's profile or name, a search).
 
-    Called after the permission check, for every reader; the log will decide what it keeps
-    (agents' reads of a citizen's data). Does nothing yet, on purpose: the audit app wires
-    itself in here.
+    Called after the permission check, for every reader; journal.log_read keeps what matters
+    (someone other than the applicant opening the dossier or downloading a file). A search by
+    exact value names no dossier until one is opened, which is then logged.
     """
+    if dossier is not None:
+        journal.log_read(user, dossier, what, object_id)
 
 
 @contextmanager
@@ -389,7 +392,7 @@ def read_file(user: AnyUser, dossier: Dossier, attachment: Attachment) -> Decryp
     _require_sight(user, dossier)
     if attachment.dossier_id != dossier.pk:
         raise Http404
-    _note_read(user, dossier, "file")
+    _note_read(user, dossier, "file", attachment.pk)
     source = attachment.file.storage.open(str(attachment.file.name), "rb")
     try:
         with _vault_errors():

@@ -20,9 +20,10 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from guichet.audit.models import Action as LogAction
 from guichet.catalog.forms import accepted_types, check_answers, max_file_bytes
 from guichet.catalog.models import Procedure
-from guichet.dossiers import access
+from guichet.dossiers import access, journal
 from guichet.dossiers.models import (
     Attachment,
     Dossier,
@@ -76,7 +77,31 @@ def _record(
     event.comment = comment
     event.comment_sealed = encrypt_field(owner, event.uid, "comment", comment) if comment else None
     event.save()
+    _log(dossier, actor, kind, action, from_state, to_state)
     return event
+
+
+LOGGED_KINDS = {
+    DossierEvent.Kind.CREATED: LogAction.DOSSIER_CREATED,
+    DossierEvent.Kind.SAVED: LogAction.DOSSIER_ANSWERS_SAVED,
+    DossierEvent.Kind.ATTACHMENT_ADDED: LogAction.ATTACHMENT_ADDED,
+    DossierEvent.Kind.ATTACHMENT_REMOVED: LogAction.ATTACHMENT_REMOVED,
+    DossierEvent.Kind.MESSAGE: LogAction.MESSAGE_POSTED,
+}
+
+
+def _log(
+    dossier: Dossier, actor: User, kind: str, action: str, from_state: str, to_state: str
+) -> None:
+    """The history event's twin in the transparency log, in the same transaction. Comments and
+    answers stay out of it: the log is public in its hashes and permanent."""
+    if kind == DossierEvent.Kind.TRANSITION:
+        details = {"from": from_state, "to": to_state}
+        if action in (Action.TAKE, Action.ASSIGN):
+            details["assigned_to"] = str(dossier.assigned_to_id or "")
+        journal.log_change(dossier, actor, journal.TRANSITIONS[Action(action)], **details)
+    else:
+        journal.log_change(dossier, actor, LOGGED_KINDS[DossierEvent.Kind(kind)])
 
 
 def _agent_name(dossier: Dossier, actor: User) -> str:
@@ -397,7 +422,17 @@ def do_transition(
         _notify(dossier, assignee.pk, "assigned", act)
     if transition.by == APPLICANT and dossier.assigned_to_id and act != Action.SUBMIT:
         _notify(dossier, dossier.assigned_to_id, "transition", act)
+    if act in (Action.ACCEPT, Action.REJECT):
+        _issue_decision_document(dossier)
     return dossier
+
+
+def _issue_decision_document(dossier: Dossier) -> None:
+    """The sealed certificate or decision letter is made by the worker once the decision is
+    committed (rendering and sealing take tens of milliseconds; the agent need not wait)."""
+    from guichet.documents.tasks import issue_document_task
+
+    transaction.on_commit(partial(issue_document_task.enqueue, dossier_id=str(dossier.pk)))
 
 
 @transaction.atomic
@@ -435,6 +470,7 @@ def do_post_message(user: User, dossier_id: Any, body: str) -> Message:
 @transaction.atomic
 def do_delete_draft(user: User, dossier_id: Any) -> None:
     dossier = access.access_dossier(user, dossier_id, "delete", for_update=True)
+    journal.log_change(dossier, user, LogAction.DRAFT_DELETED)
     _erase(dossier)
 
 
@@ -462,6 +498,8 @@ def _erase(dossier: Dossier, reason: str = "") -> DossierTombstone | None:
             erased_at=timezone.now(),
             reason=reason,
         )
+    if reason:
+        journal.log_system_change(dossier, LogAction.DATA_ERASED, reason)
     files = [(a.file.storage, str(a.file.name)) for a in dossier.attachments.all()]
     # Even a copy of the ciphertexts taken before this moment (a backup) is now unreadable.
     destroy_key(access.owner_of(dossier.pk))

@@ -9,6 +9,9 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from guichet.audit.models import Action as LogAction
+from guichet.audit.models import ActorKind
+from guichet.audit.service import Actor, record_event
 from guichet.identity.models import (
     FULL_NAME_MAX,
     NATIONAL_ID_MAX,
@@ -33,6 +36,7 @@ def do_create_token(user: User, name: str) -> tuple[ApiToken, str]:
     token = ApiToken.objects.create(
         user=user, name=name.strip() or "API", prefix=raw[:10], digest=token_digest(raw)
     )
+    _log_account(user, LogAction.TOKEN_CREATED, {"token": str(token.pk)})
     return token, raw
 
 
@@ -41,7 +45,23 @@ def do_revoke_token(user: User, token_id: UUID) -> bool:
     revoked = ApiToken.objects.filter(pk=token_id, user=user, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
+    if revoked:
+        _log_account(user, LogAction.TOKEN_REVOKED, {"token": str(token_id)})
     return revoked == 1
+
+
+def _log_account(user: User, action: LogAction, details: dict[str, str]) -> None:
+    """Changes to an account go into the transparency log, in the same transaction; the user is
+    named by id only."""
+    record_event(
+        action,
+        actor=Actor(ActorKind.CITIZEN, user.pk),
+        object_type="account",
+        object_id=user.pk,
+        subject_id=user.pk,
+        purpose="Request of the data subject",
+        details=details,
+    )
 
 
 def seal_profile(user: User, **values: str) -> None:
@@ -89,6 +109,7 @@ def do_update_profile(
     seal_profile(user, full_name=full_name, phone=phone, national_id=national_id)
     user.language = language
     user.save(update_fields=["full_name_sealed", "phone_sealed", "national_id_sealed", "language"])
+    _log_account(user, LogAction.PROFILE_UPDATED, {})
     return user
 
 
@@ -141,7 +162,17 @@ def do_create_organisation(
 
 @transaction.atomic
 def do_add_membership(user: User, organisation: Organisation, role: str) -> Membership:
-    membership, _ = Membership.objects.get_or_create(
+    membership, created = Membership.objects.get_or_create(
         user=user, organisation=organisation, role=role
     )
+    if created:
+        record_event(
+            LogAction.MEMBERSHIP_GRANTED,
+            actor=Actor.system(),
+            object_type="account",
+            object_id=user.pk,
+            subject_id=user.pk,
+            purpose="Administration of agents",
+            details={"organisation": str(organisation.pk), "role": role},
+        )
     return membership

@@ -195,15 +195,18 @@ def test_journey_with_changes_requested_and_deadline_pause(
 
     # Mail: the applicant hears of each change of state and of the agent's message; the
     # assigned agent hears of the citizen's message and of the corrected dossier.
+    # Last, once the decision is committed, the sealed certificate is ready.
     number = submitted["number"]
     to_awa = _mails_to(awa)
     to_fatou = _mails_to(fatou)
-    assert len(mail.outbox) == len(to_awa) + len(to_fatou) == 8
-    assert len(to_awa) == 6 and len(to_fatou) == 2
-    assert all(number in m.subject for m in mail.outbox)
+    assert len(mail.outbox) == len(to_awa) + len(to_fatou) == 9
+    assert len(to_awa) == 7 and len(to_fatou) == 2
+    *about_the_dossier, document_ready = to_awa
+    assert all(number in m.subject for m in [*about_the_dossier, *to_fatou])
+    assert number in document_ready.body and "/documents/" in document_ready.body
     assert all(reason not in m.body for m in mail.outbox)  # details stay behind the login
-    assert _label_in("fr", State.ACCEPTED) in to_awa[-1].subject
-    assert f"/dossiers/{dossier_id}/" in to_awa[-1].body
+    assert _label_in("fr", State.ACCEPTED) in about_the_dossier[-1].subject
+    assert f"/dossiers/{dossier_id}/" in about_the_dossier[-1].body
     assert f"/agent/dossiers/{dossier_id}/" in to_fatou[0].body
     stored = Dossier.objects.get(pk=dossier_id)
     assert stored.state == State.ACCEPTED and stored.assigned_to_id == fatou.pk
@@ -231,12 +234,13 @@ def test_english_speaking_citizen_gets_english_mail(
         )
     )
 
-    to_moussa = _mails_to(moussa)
+    *to_moussa, letter_ready = _mails_to(moussa)
     assert [m.subject for m in to_moussa] == [
         f"Dossier {number}: Submitted",
         f"Dossier {number}: In review",
         f"Dossier {number}: Rejected",
     ]
+    assert letter_ready.subject.startswith("Your document")  # the sealed decision letter
     assert to_moussa[-1].body.startswith("Hello Moussa Fall,")
     assert "Hors commune." not in to_moussa[-1].body
     french = _label_in("fr", State.REJECTED)

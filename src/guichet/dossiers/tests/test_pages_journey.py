@@ -178,7 +178,9 @@ def test_citizen_files_instructor_asks_for_changes_then_accepts(
     assert accepted.status_code == 302
     dossier.refresh_from_db()
     assert dossier.state == "accepted"
-    assert [m.to for m in mail.outbox] == [[world["citizen_a"].email]]
+    # The decision, then the sealed certificate made after commit.
+    assert [m.to for m in mail.outbox] == [[world["citizen_a"].email]] * 2
+    assert mail.outbox[1].subject.startswith("Votre document")
     final = citizen.get(f"/dossiers/{dossier.pk}/")
     assert "Extrait à retirer à la mairie." in html(final)
     assert 'name="intent"' not in html(final)  # nothing left to edit

@@ -1,0 +1,110 @@
+"""The dossiers' entries in the transparency log (guichet.audit): every change of a dossier and
+every read of a citizen's data by someone else.
+
+Entries carry no personal data in clear: a citizen is named by their account id only (their
+name is personal data and the log can never be erased), agents by their name and
+administration, since they act in an official capacity. Details hold states, numbers and ids.
+"""
+
+from collections import OrderedDict
+from typing import Any
+
+from django.db import transaction
+from django.utils.translation import gettext_noop
+
+from guichet.audit.models import Action as LogAction
+from guichet.audit.models import ActorKind
+from guichet.audit.service import Actor, record_event
+from guichet.dossiers.models import Dossier
+from guichet.dossiers.workflow import Action
+from guichet.identity.models import User
+from guichet.identity.service import AnyUser
+from guichet.logs import request_id_var
+
+TRANSITIONS = {
+    Action.SUBMIT: LogAction.DOSSIER_SUBMITTED,
+    Action.TAKE: LogAction.DOSSIER_TAKEN,
+    Action.ASSIGN: LogAction.DOSSIER_ASSIGNED,
+    Action.REQUEST_CHANGES: LogAction.DOSSIER_CHANGES_REQUESTED,
+    Action.RESUBMIT: LogAction.DOSSIER_RESUBMITTED,
+    Action.ACCEPT: LogAction.DOSSIER_ACCEPTED,
+    Action.REJECT: LogAction.DOSSIER_REJECTED,
+    Action.WITHDRAW: LogAction.DOSSIER_WITHDRAWN,
+}
+# What a read of a dossier becomes in the log. A dossier page reads answers, history, messages,
+# documents and the applicant's profile: one "opened" entry per page says it, the rest would be
+# noise. Files are logged one by one; list views (names only) are not.
+READS = {
+    "answers": LogAction.DOSSIER_OPENED,
+    "applicant_profile": LogAction.DOSSIER_OPENED,
+    "file": LogAction.ATTACHMENT_DOWNLOADED,
+}
+INSTRUCTION = gettext_noop("Instruction of the application")
+OWN_REQUEST = gettext_noop("Request of the data subject")
+
+
+def actor_for(user: User, dossier: Dossier) -> Actor:
+    if user.pk == dossier.applicant_id:
+        return Actor(ActorKind.CITIZEN, user.pk)
+    return Actor(
+        ActorKind.AGENT,
+        user.pk,
+        user.display_name[:200],
+        dossier.organisation_id,
+        dossier.organisation.name,
+    )
+
+
+def log_change(dossier: Dossier, user: User, action: LogAction, **details: Any) -> None:
+    """One change, in the caller's transaction (record_event refuses to run outside one)."""
+    record_event(
+        action,
+        actor=actor_for(user, dossier),
+        object_type="dossier",
+        object_id=dossier.pk,
+        subject_id=dossier.applicant_id,
+        purpose=OWN_REQUEST if user.pk == dossier.applicant_id else INSTRUCTION,
+        details={"number": dossier.number or "", "procedure": dossier.procedure.slug, **details},
+    )
+
+
+def log_system_change(dossier: Dossier, action: LogAction, reason: str) -> None:
+    record_event(
+        action,
+        actor=Actor.system(),
+        object_type="dossier",
+        object_id=dossier.pk,
+        subject_id=dossier.applicant_id,
+        purpose=reason,
+        details={"number": dossier.number or "", "procedure": dossier.procedure.slug},
+    )
+
+
+# Reads already logged in this request: (request id, dossier id, action, object). Bounded, since
+# requests come and go; a miss only costs a duplicate entry.
+_logged: "OrderedDict[tuple[str, str, int, str], None]" = OrderedDict()
+_LOGGED_MAX = 4096
+
+
+def log_read(user: AnyUser, dossier: Dossier, what: str, object_id: object = "") -> None:
+    """An agent's read of a citizen's data. The citizen reading their own data is not logged:
+    the log is about who else looked."""
+    action = READS.get(what)
+    if action is None or not isinstance(user, User) or user.pk == dossier.applicant_id:
+        return
+    key = (request_id_var.get(), str(dossier.pk), int(action), str(object_id))
+    if key[0] != "-" and key in _logged:
+        return
+    with transaction.atomic():
+        record_event(
+            action,
+            actor=actor_for(user, dossier),
+            object_type="attachment" if action == LogAction.ATTACHMENT_DOWNLOADED else "dossier",
+            object_id=object_id or dossier.pk,
+            subject_id=dossier.applicant_id,
+            purpose=INSTRUCTION,
+            details={"number": dossier.number or "", "dossier": str(dossier.pk)},
+        )
+    _logged[key] = None
+    while len(_logged) > _LOGGED_MAX:
+        _logged.popitem(last=False)
