@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Run the task worker and the web server side by side, as `make run` does.
 #
-# The worker sends the notification emails queued by the web server; without it they wait in
-# the database. Whichever stops first (Ctrl-C, a crash, a kill) takes the other one down too, so
+# The worker sends the notification emails queued by the web server and issues the sealed
+# documents; without it they wait in the database. The scheduler enqueues the periodic jobs
+# (signing the transparency log's checkpoints, the retention run). Whichever stops first (Ctrl-C, a crash, a kill) takes the other one down too, so
 # no orphan keeps the port or the database busy.
 #
 # Each child runs in a session of its own (setsid): Ctrl-C reaches this script alone, which then
@@ -55,6 +56,10 @@ pids+=($!)
 
 echo "==> Starting the task worker (guichet db_worker)"
 setsid "$bin/guichet" db_worker --queue-name '*' --no-reload &
+pids+=($!)
+
+echo "==> Starting the scheduler (guichet schedule: log checkpoints, retention)"
+setsid "$bin/guichet" schedule &
 pids+=($!)
 
 # Wait until the site answers, so the address is printed when it really works.
