@@ -138,6 +138,7 @@ def vault_keys(tmp_path: Path, settings: Any) -> Iterator[Path]:
     reset = reset_vault_process_state
     keys = tmp_path / "keys"
     settings.GUICHET_VAULT_KEYS_DIR = str(keys)
+    settings.GUICHET_AUDIT_KEY_FILE = str(keys / "audit-ed25519.key")
     settings.GUICHET_KEY_PROVIDER = "local"
     reset()
     yield keys

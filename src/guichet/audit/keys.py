@@ -25,12 +25,24 @@ from guichet.audit import notes
 
 
 def log_origin() -> str:
-    """The checkpoint origin: the publication URL without scheme, e.g. guichet.sn/transparency."""
+    """The checkpoint origin: the publication URL without scheme, e.g. guichet.sn/transparency.
+
+    Configured, or else chosen once from SITE_URL when the log first needs it and kept beside
+    the key: a log's name must not change with the environment of whichever process asks (the
+    server on another port, a command run from another shell), or its own checkpoints would
+    stop verifying.
+    """
     configured = getattr(settings, "GUICHET_AUDIT_ORIGIN", "")
     if configured:
         return str(notes.check_key_name(configured))
+    kept = key_path().with_suffix(".origin")
+    if kept.exists():
+        return str(notes.check_key_name(kept.read_text(encoding="utf-8").strip()))
     site = urlsplit(str(getattr(settings, "SITE_URL", "http://localhost")))
-    return notes.check_key_name(f"{site.netloc}{site.path.rstrip('/')}/transparency")
+    origin = notes.check_key_name(f"{site.netloc}{site.path.rstrip('/')}/transparency")
+    kept.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    kept.write_text(origin + "\n", encoding="utf-8")
+    return str(origin)
 
 
 def key_path() -> Path:

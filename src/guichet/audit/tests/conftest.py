@@ -12,4 +12,5 @@ ORIGIN = "guichet.test/transparency"
 def audit_settings(settings: Any, tmp_path: Path) -> Path:
     settings.VAR_DIR = tmp_path / "var"
     settings.GUICHET_AUDIT_ORIGIN = ORIGIN
+    settings.GUICHET_AUDIT_KEY_FILE = str(tmp_path / "var" / "keys" / "audit-ed25519.key")
     return Path(settings.VAR_DIR)
