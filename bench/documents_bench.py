@@ -190,7 +190,7 @@ def main() -> None:
     from guichet.demo import load_demo
 
     load_demo(with_dossiers=False)
-    print(f"Preparing {total + single + 1} accepted dossiers...", file=sys.stderr)  # noqa: T201
+    print(f"Preparing {total + single + 1} accepted dossiers...", file=sys.stderr)
     ids = decided_dossiers(total + single + 1)
 
     from guichet.documents.access import read_pdf
@@ -290,13 +290,13 @@ def main() -> None:
     )
 
     load = os.getloadavg()[0]
-    print(f"\nGuichet documents bench: {total} documents, {os.cpu_count()} CPUs, load {load:.1f}")  # noqa: T201
-    print(  # noqa: T201
+    print(f"\nGuichet documents bench: {total} documents, {os.cpu_count()} CPUs, load {load:.1f}")
+    print(
         "(wall-clock rates drop when other work shares the cores; CPU time per document does not)\n"
     )
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
-        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())  # noqa: T201
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
 
 
 if __name__ == "__main__":

@@ -238,9 +238,9 @@ def main() -> None:
         rows.append(("rotate, PKCS#11", "skipped", problem, ""))
 
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    print(f"Vault bench on {os.cpu_count()} cores, Python {sys.version.split()[0]}, SQLite")  # noqa: T201
+    print(f"Vault bench on {os.cpu_count()} cores, Python {sys.version.split()[0]}, SQLite")
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))  # noqa: T201
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
 
 
 if __name__ == "__main__":
