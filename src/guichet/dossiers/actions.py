@@ -501,7 +501,8 @@ def _erase(dossier: Dossier, reason: str = "") -> DossierTombstone | None:
     if reason:
         journal.log_system_change(dossier, LogAction.DATA_ERASED, reason)
     files = [(a.file.storage, str(a.file.name)) for a in dossier.attachments.all()]
-    # Even a copy of the ciphertexts taken before this moment (a backup) is now unreadable.
+    # Copies of the ciphertexts elsewhere become unreadable, except in a backup archive made
+    # before now, which still holds the wrapped key: archives are kept for a bounded time.
     destroy_key(access.owner_of(dossier.pk))
     dossier.delete()
     for storage, name in files:
