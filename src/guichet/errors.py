@@ -24,3 +24,13 @@ class Unavailable(ActionError):
 
     status = 503
     code = "unavailable"
+
+
+def refuse_nul(text: str, field: str) -> None:
+    """PostgreSQL cannot store a NUL character: a clear 400 naming the field instead of a
+    database error."""
+    from django.utils.translation import gettext as _
+
+    if "\x00" in text:
+        message = _("Null characters are not allowed.")
+        raise ActionError(message, {field: [message]})

@@ -34,7 +34,7 @@ from guichet.documents.models import (
     SealCertificate,
     StatusListEntry,
 )
-from guichet.errors import ActionError, Conflict
+from guichet.errors import ActionError, Conflict, refuse_nul
 from guichet.identity.models import Organisation, User
 from guichet.vault.service import encrypt_field, owner_for, seal_attachment
 
@@ -254,12 +254,6 @@ def _insert_document(document: Document) -> None:
     _log_issued(document)
 
 
-def _refuse_nul(text: str, field: str) -> None:
-    if "\x00" in text:
-        message = _("Null characters are not allowed.")
-        raise ActionError(message, {field: [message]})
-
-
 def _check_revocation(reason: str, comment: str) -> str:
     if reason not in RevocationReason.values:
         raise ActionError(
@@ -276,7 +270,7 @@ def _check_revocation(reason: str, comment: str) -> str:
             _("The explanation is too long."),
             {"comment": [_("At most %(limit)d characters.") % {"limit": MAX_REVOCATION_COMMENT}]},
         )
-    _refuse_nul(comment, "comment")
+    refuse_nul(comment, "comment")
     return comment
 
 

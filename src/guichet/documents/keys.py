@@ -38,7 +38,10 @@ from pyhanko.sign.signers import Signer
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from guichet.vault.errors import KeyMissing, VaultMisconfigured
-from guichet.vault.providers.local import insecure_message, insecure_mode, keys_dir
+from guichet.vault.providers.local import (
+    keys_dir,
+    read_private_file,
+)
 
 if TYPE_CHECKING:
     from pkcs11 import Session
@@ -169,17 +172,11 @@ class LocalKeyStore(SigningKeyStore):
 
     def _read(self, label: str) -> ec.EllipticCurvePrivateKey:
         path = self.path(label)
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-        except FileNotFoundError as error:
-            raise KeyMissing(
-                f"Signing key {label!r} is missing ({path}); restore it from a backup of the "
-                "keys folder, or issue a new certificate with `guichet pki`."
-            ) from error
-        with os.fdopen(fd, "rb") as handle:
-            if insecure_mode(os.fstat(handle.fileno()).st_mode):
-                raise VaultMisconfigured(insecure_message(path))
-            pem = handle.read()
+        pem = read_private_file(
+            path,
+            f"Signing key {label!r} is missing ({path}); restore it from a backup of the "
+            "keys folder, or issue a new certificate with `guichet pki`.",
+        )
         key = serialization.load_pem_private_key(pem, password=None)
         if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != CURVE.name:
             raise VaultMisconfigured(f"Signing key file {path} is not an EC P-256 key.")

@@ -35,7 +35,7 @@ from guichet.dossiers.models import (
 )
 from guichet.dossiers.tasks import send_dossier_notification
 from guichet.dossiers.workflow import APPLICANT, FINAL_STATES, TRANSITIONS, Action, State
-from guichet.errors import ActionError, Conflict
+from guichet.errors import ActionError, Conflict, refuse_nul
 from guichet.identity.models import User
 from guichet.identity.service import Kept, colleagues, open_names
 from guichet.vault.service import (
@@ -111,13 +111,6 @@ def _agent_name(dossier: Dossier, actor: User) -> str:
         return ""
     open_names([actor])
     return actor.display_name[:200]
-
-
-def _refuse_nul(text: str, field: str) -> None:
-    # PostgreSQL cannot store a NUL character: a clear 400 instead of a database error.
-    if "\x00" in text:
-        message = _("Null characters are not allowed.")
-        raise ActionError(message, {field: [message]})
 
 
 def _notify(dossier: Dossier, recipient_id: Any, kind: str, action: str = "") -> None:
@@ -394,7 +387,7 @@ def do_transition(
         raise ActionError(_("Please give the reasons."), {"comment": [_("A comment is required.")]})
     if len(comment) > MAX_COMMENT_LENGTH:
         raise ActionError(_("The comment is too long."), {"comment": [_("Too long.")]})
-    _refuse_nul(comment, "comment")
+    refuse_nul(comment, "comment")
     if act in (Action.SUBMIT, Action.RESUBMIT):
         answers = access.read_answers(user, dossier)
         checked = _check(dossier, answers, complete=True)
@@ -446,7 +439,7 @@ def do_post_message(user: User, dossier_id: Any, body: str) -> Message:
             _("The message is too long."),
             {"body": [_("At most %(limit)d characters.") % {"limit": MAX_MESSAGE_LENGTH}]},
         )
-    _refuse_nul(body, "body")
+    refuse_nul(body, "body")
     from_administration = user.pk != dossier.applicant_id
     message = Message(
         dossier=dossier,

@@ -94,17 +94,11 @@ class LocalKeyProvider(KeyProvider):
 
     def _read(self, version: int) -> bytes:
         path = self.path(version)
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-        except FileNotFoundError as error:
-            raise KeyMissing(
-                f"Local KEK v{version} is missing ({path}); restore it from the key export. "
-                "It is never recreated, since a new key could not unwrap existing data keys."
-            ) from error
-        with os.fdopen(fd, "rb") as handle:
-            if insecure_mode(os.fstat(handle.fileno()).st_mode):
-                raise VaultMisconfigured(insecure_message(path))
-            content = handle.read()
+        content = read_private_file(
+            path,
+            f"Local KEK v{version} is missing ({path}); restore it from the key export. "
+            "It is never recreated, since a new key could not unwrap existing data keys.",
+        )
         try:
             material = base64.b64decode(content.strip(), validate=True)
         except binascii.Error:
@@ -112,6 +106,20 @@ class LocalKeyProvider(KeyProvider):
         if len(material) != KEK_BYTES:
             raise VaultMisconfigured(f"Local KEK file {path} is not a base64 256-bit key.")
         return material
+
+
+def read_private_file(path: Path, missing: str) -> bytes:
+    """A key file's bytes, refused when it is a link, missing (KeyMissing with `missing`) or
+    readable by anyone but its owner. Checked on the open descriptor, so the file checked is the
+    file read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError as error:
+        raise KeyMissing(missing) from error
+    with os.fdopen(fd, "rb") as handle:
+        if insecure_mode(os.fstat(handle.fileno()).st_mode):
+            raise VaultMisconfigured(insecure_message(path))
+        return handle.read()
 
 
 def insecure_message(path: Path) -> str:
