@@ -47,6 +47,8 @@ class Procedure(models.Model):
         _("retention after the decision (days)"), default=DEFAULT_RETENTION_DAYS
     )
     form = models.JSONField(_("form"), default=list)
+    # The workflow section of the procedure's definition; empty means the default workflow.
+    workflow = models.JSONField(_("workflow"), default=dict, blank=True)
     version = models.PositiveIntegerField(default=1)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     search_text = models.TextField(editable=False, default="")

@@ -1,5 +1,7 @@
 """What other apps may ask of the catalog."""
 
+from typing import Any
+
 from django.db.models import QuerySet
 
 from guichet.catalog.models import Procedure
@@ -18,3 +20,12 @@ def published_procedures(query: str = "") -> QuerySet[Procedure]:
 
 def published_procedure(slug: str) -> Procedure | None:
     return published_procedures().filter(slug=slug).first()
+
+
+def workflow_for(procedure: Procedure, version: int) -> dict[str, Any]:
+    """The workflow definition a dossier filed under `version` of `procedure` follows.
+
+    An empty dictionary means the platform's default workflow.
+    """
+    del version  # one version is stored today; versioned definitions keep this signature
+    return dict(procedure.workflow or {})

@@ -124,6 +124,9 @@ class Organisation(models.Model):
         related_name="children",
         verbose_name=_("parent organisation"),
     )
+    # Where security alerts about this organisation's agents go (unusual reads, bulk exports).
+    # Blank: the alerts still reach the platform admins' page, and the parent's contact if any.
+    security_email = models.EmailField(_("security contact email"), blank=True, default="")
 
     class Meta:
         verbose_name = _("organisation")
