@@ -209,6 +209,21 @@ GUICHET_TRANSIT_KEY_PREFIX = env_str("GUICHET_TRANSIT_KEY_PREFIX", "guichet-kek"
 GUICHET_TRANSIT_CA_FILE = env_str("GUICHET_TRANSIT_CA_FILE", "") or None
 GUICHET_TRANSIT_TIMEOUT = env_int("GUICHET_TRANSIT_TIMEOUT", 5)
 
+# --- Transparency log and security alerts -----------------------------------------------------
+GUICHET_AUDIT_ORIGIN = env_str("GUICHET_AUDIT_ORIGIN", "")
+GUICHET_AUDIT_CHECKPOINT_EVENTS = env_int("GUICHET_AUDIT_CHECKPOINT_EVENTS", 1000)
+GUICHET_AUDIT_CHECKPOINT_SECONDS = env_int("GUICHET_AUDIT_CHECKPOINT_SECONDS", 60)
+GUICHET_AUDIT_SHOW_AGENT_NAMES = env_bool("GUICHET_AUDIT_SHOW_AGENT_NAMES", False)
+# An agent opening this many applications not assigned to them, or taking this many items out
+# (files, exported dossiers), within the window raises an alert; 0 turns a rule off. Reads
+# outside the working hours and days (ISO weekdays, 1 = Monday) raise one too; "" turns it off.
+GUICHET_ALERT_WINDOW_SECONDS = env_int("GUICHET_ALERT_WINDOW_SECONDS", 600)
+GUICHET_ALERT_UNASSIGNED_OPENINGS = env_int("GUICHET_ALERT_UNASSIGNED_OPENINGS", 20)
+GUICHET_ALERT_EXPORT_ITEMS = env_int("GUICHET_ALERT_EXPORT_ITEMS", 50)
+GUICHET_ALERT_WORKING_HOURS = env_str("GUICHET_ALERT_WORKING_HOURS", "07:00-19:00")
+GUICHET_ALERT_WORKING_DAYS = env_str("GUICHET_ALERT_WORKING_DAYS", "1-5")
+GUICHET_ALERT_TIME_ZONE = env_str("GUICHET_ALERT_TIME_ZONE", "Africa/Dakar")
+
 # --- Residency: where personal data may live and travel ----------------------------------------
 # Hosts (names, *.domain, IPs, networks) that may receive data, and directories that may store
 # it. A start-up check refuses a database, mail relay, key service or storage outside them, and

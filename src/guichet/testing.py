@@ -148,6 +148,10 @@ def vault_keys(tmp_path: Path, settings: Any) -> Iterator[Path]:
 @pytest.fixture(autouse=True)
 def _test_settings(settings: Any, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Security alerts are off unless a test turns them on: no test may depend on the time of day.
+    settings.GUICHET_ALERT_WORKING_HOURS = ""
+    settings.GUICHET_ALERT_UNASSIGNED_OPENINGS = 0
+    settings.GUICHET_ALERT_EXPORT_ITEMS = 0
     # Files, keys and the SQLite test database live in pytest's temporary folders: the residency
     # check must accept them as it accepts VAR_DIR.
     settings.GUICHET_RESIDENCY_PATHS = [str(settings.VAR_DIR), str(tmp_path_factory.getbasetemp())]

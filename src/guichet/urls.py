@@ -14,6 +14,8 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/v1/", api.urls),
     path("accounts/", include("allauth.urls")),
+    # Before the admin site, which would otherwise answer these paths with its own 404.
+    path("admin/security-alerts/", include("guichet.audit.alert_urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("transparency/", include("guichet.audit.urls")),

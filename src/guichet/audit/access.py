@@ -6,7 +6,7 @@ so the sequence numbers of other people's events reveal nothing.
 
 from django.http import Http404
 
-from guichet.audit.models import AuditEvent
+from guichet.audit.models import AuditEvent, SecurityAlert
 
 
 def access_own_event(user_id: object, seq: int) -> AuditEvent:
@@ -15,3 +15,18 @@ def access_own_event(user_id: object, seq: int) -> AuditEvent:
     if event is None or event.subject_id != subject:
         raise Http404
     return event
+
+
+def access_alerts(user: object) -> None:
+    """Security alerts are for the platform's administrators (staff) only; anyone else is told
+    the page does not exist, so its address reveals nothing to an agent being watched."""
+    if not getattr(user, "is_active", False) or not getattr(user, "is_staff", False):
+        raise Http404
+
+
+def access_alert(user: object, alert_id: int) -> SecurityAlert:
+    access_alerts(user)
+    alert = SecurityAlert.objects.filter(pk=alert_id).first()
+    if alert is None:
+        raise Http404
+    return alert

@@ -1,14 +1,20 @@
-"""Writes of the audit app itself: signing checkpoints. (Events are appended by service.py, in
-the transaction of the change they record.)"""
+"""Writes of the audit app itself: signing checkpoints, acknowledging security alerts. (Events
+are appended by service.py, in the transaction of the change they record.)"""
 
+import hashlib
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from guichet.audit import keys, notes, service, tlog
-from guichet.audit.models import Checkpoint
+from guichet.audit.models import Action, ActorKind, Checkpoint, SecurityAlert
+from guichet.errors import ActionError, Conflict, refuse_nul
+
+NOTE_MAX = 1000
 
 
 class LogInconsistent(RuntimeError):
@@ -70,3 +76,41 @@ def _check_extends(last: Checkpoint, size: int, root: bytes) -> None:
         raise LogInconsistent(
             f"the stored tree of size {size} is not consistent with checkpoint {last.tree_size}"
         )
+
+
+@transaction.atomic
+def do_acknowledge_alert(alert_id: int, *, by_id: object, by_name: str, note: str) -> SecurityAlert:
+    """A platform admin acknowledges an alert with a note saying what was found. The
+    acknowledgement is an event of the log; the note itself stays in the alert row (free text
+    may name people, and the log is never erased), the log keeps its SHA-256."""
+    note = note.strip()
+    refuse_nul(note, "note")
+    if not note:
+        message = _("Say what you checked and what you found.")
+        raise ActionError(message, {"note": [message]})
+    if len(note) > NOTE_MAX:
+        message = _("At most %(max)d characters.") % {"max": NOTE_MAX}
+        raise ActionError(message, {"note": [message]})
+    alert = SecurityAlert.objects.select_for_update().filter(pk=alert_id).first()
+    if alert is None:
+        raise ActionError(_("No such alert."))
+    if alert.acknowledged_at is not None:
+        raise Conflict(_("This alert was already acknowledged."))
+    event = service.record_event(
+        Action.ALERT_ACKNOWLEDGED,
+        actor=service.Actor(ActorKind.AGENT, by_id, by_name[:200]),
+        object_type="alert",
+        object_id=alert.event_seq,
+        purpose=gettext_noop("Security monitoring of access to personal data"),
+        details={
+            "alert": alert.event_seq,
+            "agent": alert.agent_id,
+            "note_sha256": hashlib.sha256(note.encode()).hexdigest(),
+        },
+    )
+    alert.acknowledged_at = timezone.now()
+    alert.acknowledged_by = by_name[:200]
+    alert.acknowledged_seq = event.seq
+    alert.note = note
+    alert.save(update_fields=["acknowledged_at", "acknowledged_by", "acknowledged_seq", "note"])
+    return alert

@@ -57,10 +57,12 @@ class Action(models.IntegerChoices):
     MEMBERSHIP_GRANTED = 306, _("Role granted in an administration")
     MEMBERSHIP_REVOKED = 307, _("Role withdrawn in an administration")
     MFA_CHANGED = 308, _("Two-factor authentication changed")
+    SECURITY_CONTACT_CHANGED = 309, _("Security contact of an administration changed")
     # 4xx: security alerts
     ALERT_MANY_OPENINGS = 401, _("Alert: many applications opened")
     ALERT_OUTSIDE_HOURS = 402, _("Alert: access outside working hours")
     ALERT_BULK_EXPORT = 403, _("Alert: bulk export")
+    ALERT_ACKNOWLEDGED = 404, _("Security alert acknowledged")
     # 9xx: the platform itself
     SYSTEM_STARTED = 901, _("Log started")
     KEY_ROTATED = 902, _("Signing key rotated")
@@ -175,3 +177,72 @@ class Checkpoint(models.Model):
 
     def __str__(self) -> str:
         return f"checkpoint at {self.tree_size}"
+
+
+class AccessTally(models.Model):
+    """What the security alerts count (alerts.py): one row per agent, kind and object, stamped
+    with the last time the agent touched it. Not part of the log and not hashed: rows older than
+    the alert window are deleted by the checkpoint task.
+
+    One row per object (not per read) makes "how many different dossiers in the window" a count
+    of rows on the (agent, kind, at) index, and keeps the table as small as the agents' recent
+    activity.
+    """
+
+    class Kind(models.IntegerChoices):
+        UNASSIGNED_OPENING = 1, _("Application opened, not assigned to the agent")
+        EXPORT = 2, _("Item taken out of the platform")
+
+    actor_id = models.CharField(max_length=64)
+    kind = models.PositiveSmallIntegerField(choices=Kind.choices)
+    object_id = models.CharField(max_length=64)
+    at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("access tally")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["actor_id", "kind", "object_id"], name="audit_tally_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["actor_id", "kind", "at"], name="audit_tally_window")]
+
+    def __str__(self) -> str:
+        return f"{self.actor_id} {self.kind} {self.object_id}"
+
+
+class SecurityAlert(models.Model):
+    """A security alert as the platform admins handle it: who, what, how many, whom it was
+    emailed to, and its acknowledgement. The alert itself and its acknowledgement are events of
+    the log (`event_seq`, `acknowledged_seq`); this row holds what changes after the fact."""
+
+    action = models.PositiveSmallIntegerField(_("kind"), choices=Action.choices)
+    event_seq = models.BigIntegerField(unique=True)
+    raised_at = models.DateTimeField(_("raised at"), db_index=True)
+    agent_id = models.CharField(max_length=64)
+    agent_name = models.CharField(_("agent"), max_length=200, blank=True)
+    org_id = models.CharField(max_length=64, blank=True)
+    org_name = models.CharField(_("administration"), max_length=200, blank=True)
+    count = models.PositiveIntegerField(_("count"), default=0)
+    threshold = models.PositiveIntegerField(_("threshold"), default=0)
+    window_seconds = models.PositiveIntegerField(default=0)
+    recipient = models.EmailField(_("emailed to"), blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True)
+    acknowledged_by = models.CharField(_("acknowledged by"), max_length=200, blank=True)
+    acknowledged_seq = models.BigIntegerField(null=True, blank=True)
+    note = models.TextField(_("note"), blank=True)
+
+    class Meta:
+        verbose_name = _("security alert")
+        verbose_name_plural = _("security alerts")
+        indexes = [
+            models.Index(fields=["agent_id", "action", "raised_at"], name="audit_alert_dedupe")
+        ]
+
+    def __str__(self) -> str:
+        return f"alert #{self.pk} {self.action}"
+
+    @property
+    def action_label(self) -> str:
+        return str(Action(self.action).label) if self.action in Action.values else str(self.action)

@@ -43,7 +43,8 @@ from django.db import connection, models
 from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
-from guichet.audit import encoding, notes, tlog
+from guichet.audit import alerts, encoding, notes, tlog
+from guichet.audit.alerts import ReadWatch as ReadWatch
 from guichet.audit.models import (
     Action,
     ActorKind,
@@ -135,6 +136,27 @@ def record_events(events: Sequence[NewEvent]) -> list[AuditEvent]:
         cursor.executemany(sql.insert_node, nodes)
         cursor.execute(sql.update_head, [size + len(prepared), b"".join(frontier)])
     return [AuditEvent(**values) for values in prepared]
+
+
+def record_agent_reads(events: Sequence[NewEvent], watch: ReadWatch) -> list[AuditEvent]:
+    """Append an agent's reads of citizens' data (all by the same agent) and run the security
+    alerts on them (alerts.py), in the caller's transaction. `watch` carries what the caller
+    knows and the log does not: whether the dossier is assigned to the agent, what was taken out
+    of the platform, how to reach the organisation's security contact."""
+    if not connection.in_atomic_block:
+        raise TransactionRequired("record_agent_reads() must be called inside transaction.atomic()")
+    if not events:
+        return []
+    actor = events[0].actor
+    agent = alerts.AlertedAgent(
+        str(actor.id), actor.name, str(actor.organisation_id), actor.organisation_name
+    )
+    now = timezone.now()
+    triggers = alerts.observe(agent.id, str(events[0].object_id), watch, now)
+    recorded = record_events(events)
+    if triggers:
+        alerts.raise_alerts(agent, triggers, watch, now)
+    return recorded
 
 
 INSERT_FIELDS = ("seq", *(name for name in encoding.FIELDS if name != "seq"))

@@ -7,17 +7,20 @@ administration, since they act in an official capacity. Details hold states, num
 """
 
 from collections import OrderedDict
+from collections.abc import Sequence
+from functools import partial
 from typing import Any
+from uuid import UUID
 
 from django.db import transaction
 from django.utils.translation import gettext_noop
 
 from guichet.audit.models import Action as LogAction
 from guichet.audit.models import ActorKind
-from guichet.audit.service import Actor, record_event
+from guichet.audit.service import Actor, NewEvent, ReadWatch, record_agent_reads, record_event
 from guichet.dossiers.models import Dossier
 from guichet.dossiers.workflow import Action
-from guichet.identity.models import User
+from guichet.identity.models import Organisation, User
 from guichet.identity.service import AnyUser
 from guichet.logs import request_id_var
 
@@ -95,16 +98,64 @@ def log_read(user: AnyUser, dossier: Dossier, what: str, object_id: object = "")
     key = (request_id_var.get(), str(dossier.pk), int(action), str(object_id))
     if key[0] != "-" and key in _logged:
         return
+    downloaded = action == LogAction.ATTACHMENT_DOWNLOADED
+    event = NewEvent(
+        action,
+        actor_for(user, dossier),
+        object_type="attachment" if downloaded else "dossier",
+        object_id=object_id or dossier.pk,
+        subject_id=dossier.applicant_id,
+        purpose=INSTRUCTION,
+        details={"number": dossier.number or "", "dossier": str(dossier.pk)},
+    )
+    # The facts the security alerts need and the log cannot know (audit imports no domain app).
+    watch = ReadWatch(
+        unassigned=not downloaded and dossier.assigned_to_id != user.pk,
+        exported=[str(object_id)] if downloaded else [],
+        security_contact=partial(security_contact, dossier.organisation_id),
+    )
     with transaction.atomic():
-        record_event(
-            action,
-            actor=actor_for(user, dossier),
-            object_type="attachment" if action == LogAction.ATTACHMENT_DOWNLOADED else "dossier",
-            object_id=object_id or dossier.pk,
-            subject_id=dossier.applicant_id,
-            purpose=INSTRUCTION,
-            details={"number": dossier.number or "", "dossier": str(dossier.pk)},
-        )
+        record_agent_reads([event], watch)
     _logged[key] = None
     while len(_logged) > _LOGGED_MAX:
         _logged.popitem(last=False)
+
+
+def log_export(user: User, dossiers: Sequence[Dossier], purpose: str = INSTRUCTION) -> None:
+    """An agent taking dossiers out of the platform (an export, a bulk download): one entry per
+    dossier, counted by the bulk-export alert. Call it in the export's transaction, after the
+    permission check, before any byte leaves."""
+    readable = [dossier for dossier in dossiers if dossier.applicant_id != user.pk]
+    if not readable:
+        return
+    events = [
+        NewEvent(
+            LogAction.DATA_EXPORTED,
+            actor_for(user, dossier),
+            object_type="dossier",
+            object_id=dossier.pk,
+            subject_id=dossier.applicant_id,
+            purpose=purpose,
+            details={"number": dossier.number or ""},
+        )
+        for dossier in readable
+    ]
+    watch = ReadWatch(
+        exported=[str(dossier.pk) for dossier in readable],
+        security_contact=partial(security_contact, readable[0].organisation_id),
+    )
+    with transaction.atomic():
+        record_agent_reads(events, watch)
+
+
+def security_contact(organisation_id: UUID) -> str:
+    """Where an alert about reads of this organisation's dossiers goes: its security contact,
+    else the nearest ancestor's. Called only when an alert is raised."""
+    organisation = Organisation.objects.filter(pk=organisation_id).first()
+    seen: set[object] = set()
+    while organisation is not None and organisation.pk not in seen:
+        if organisation.security_email:
+            return organisation.security_email
+        seen.add(organisation.pk)
+        organisation = organisation.parent
+    return ""

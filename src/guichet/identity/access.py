@@ -21,7 +21,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from guichet.errors import Unavailable
-from guichet.identity.models import PROFILE_FIELDS, ApiToken, Membership, User
+from guichet.identity.models import (
+    PROFILE_FIELDS,
+    ApiToken,
+    Membership,
+    Organisation,
+    Role,
+    User,
+)
 from guichet.vault.service import VaultError, decrypt_text, owner_for, preload
 
 if TYPE_CHECKING:
@@ -187,3 +194,18 @@ def _zip(document: Any, files: list[tuple[str, Callable[[], Iterable[bytes]]]]) 
                     yield sink.drain()
             yield sink.drain()
     yield sink.drain()
+
+
+def access_organisation_settings(user: User, organisation_id: UUID) -> Organisation:
+    """An organisation's settings (its security contact): its org admins and platform admins;
+    anyone else gets a 404, like an organisation that does not exist."""
+    organisation = Organisation.objects.filter(pk=organisation_id).first()
+    if organisation is None or not user.is_active:
+        raise Http404
+    if user.is_staff:
+        return organisation
+    if not Membership.objects.filter(
+        user=user, organisation=organisation, role=Role.ORG_ADMIN
+    ).exists():
+        raise Http404
+    return organisation

@@ -5,6 +5,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -176,3 +177,35 @@ def do_add_membership(user: User, organisation: Organisation, role: str) -> Memb
             details={"organisation": str(organisation.pk), "role": role},
         )
     return membership
+
+
+@transaction.atomic
+def do_set_security_contact(by: User, organisation: Organisation, email: str) -> Organisation:
+    """Where the security alerts about this organisation's agents go ("" for none: its parent's
+    contact then, and the platform admins' page in any case). Logged; the address itself is not
+    put in the permanent log, only whether one is set."""
+    from guichet.errors import ActionError
+
+    email = email.strip()
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            message = _("Enter a valid email address.")
+            raise ActionError(message, {"security_email": [message]}) from None
+    if len(email) > 254:
+        message = _("At most 254 characters.")
+        raise ActionError(message, {"security_email": [message]})
+    organisation.security_email = email
+    organisation.save(update_fields=["security_email"])
+    record_event(
+        LogAction.SECURITY_CONTACT_CHANGED,
+        actor=Actor(
+            ActorKind.AGENT, by.pk, by.display_name[:200], organisation.pk, organisation.name
+        ),
+        object_type="organisation",
+        object_id=organisation.pk,
+        purpose="Administration of agents",
+        details={"contact_set": bool(email)},
+    )
+    return organisation

@@ -11,7 +11,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.forms import ModelForm
 from django.http import HttpRequest
 
-from guichet.identity.actions import do_add_membership
+from guichet.identity.actions import do_add_membership, do_set_security_contact
 from guichet.identity.models import Membership, Organisation, User
 
 
@@ -53,6 +53,9 @@ class OrganisationAdmin(admin.ModelAdmin[Organisation]):
     ) -> None:
         obj.full_clean()
         super().save_model(request, obj, form, change)
+        if change and "security_email" in form.changed_data and isinstance(request.user, User):
+            # Through the action, so the change of contact is in the log like an org admin's.
+            do_set_security_contact(request.user, obj, obj.security_email)
 
 
 @admin.register(Membership)

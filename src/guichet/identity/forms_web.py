@@ -41,3 +41,15 @@ class TokenForm(forms.Form):
         max_length=100,
         help_text=_("To tell your tokens apart, for example the name of the program using it."),
     )
+
+
+class SecurityContactForm(forms.Form):
+    security_email = forms.EmailField(
+        label=_("Security contact email"),
+        required=False,
+        max_length=254,
+        help_text=_(
+            "Security alerts about your agents (many applications opened, reads outside working "
+            "hours, bulk exports) are sent here. Leave empty to use the parent administration's."
+        ),
+    )

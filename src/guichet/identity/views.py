@@ -14,8 +14,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from guichet.errors import Unavailable
+from guichet.errors import ActionError, Unavailable
 from guichet.identity.access import (
+    access_organisation_settings,
     access_token,
     closure_plan,
     export_archive,
@@ -25,9 +26,10 @@ from guichet.identity.actions import (
     do_close_account,
     do_create_token,
     do_revoke_token,
+    do_set_security_contact,
     do_update_profile,
 )
-from guichet.identity.forms_web import ProfileForm, TokenForm
+from guichet.identity.forms_web import ProfileForm, SecurityContactForm, TokenForm
 from guichet.identity.models import ApiToken, User
 
 # The new token's secret travels from the POST to the page that shows it through the session
@@ -145,3 +147,25 @@ def export_response(user: User) -> StreamingHttpResponse:
 @require_GET
 def export_account(request: HttpRequest) -> StreamingHttpResponse:
     return export_response(_user(request))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def security_contact(request: HttpRequest, organisation_id: UUID) -> HttpResponse:
+    """An org admin sets where their organisation's security alerts are emailed."""
+    user = _user(request)
+    organisation = access_organisation_settings(user, organisation_id)
+    initial = {"security_email": organisation.security_email}
+    form = SecurityContactForm(request.POST if request.method == "POST" else None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            do_set_security_contact(user, organisation, form.cleaned_data["security_email"])
+        except ActionError as error:
+            for field, problems in error.fields.items():
+                form.add_error(field if field in form.fields else None, problems)
+        else:
+            messages.success(request, _("The security contact is saved."))
+            return redirect("organisation_security_contact", organisation_id=organisation.pk)
+    status = 400 if form.errors else 200
+    context = {"form": form, "organisation": organisation}
+    return render(request, "identity/security_contact.html", context, status=status)
