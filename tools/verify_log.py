@@ -19,6 +19,12 @@ shares no code with the server:
     the lines and checked against the two signed roots).
 
 Usage:  verify_log.py DIR [--key VKEY] [--checkpoint FILE ...]
+        verify_log.py --proofs FILE [--key VKEY]
+
+The second form checks a person's download from "Who used my data" (the page's JSON download or
+GET /api/v1/me/access-log/proofs): the checkpoint is signed by the log's key, and each event's
+bytes hash to a leaf that the RFC 9162 §2.1.3 inclusion proof ties to the checkpoint's root, at
+the index the event claims, about the person the file names.
 
 Pass --key with the log's verifier key obtained from a source you trust (the operator's
 publication, a witness); without it DIR/log.vkey is used, which only shows that the export is
@@ -228,6 +234,92 @@ def verify_consistency(
     return fr == first_hash and sr == second_hash and sn == 0
 
 
+def verify_inclusion(index: int, size: int, leaf: bytes, path: list[bytes], root: bytes) -> bool:
+    """RFC 9162 §2.1.3.2."""
+    if index >= size:
+        return False
+    fn, sn = index, size - 1
+    r = leaf
+    for p in path:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = hash_children(p, r)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            r = hash_children(r, p)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and r == root
+
+
+def read_tlog_proof(text: str, label: str) -> tuple[int, list[bytes], str]:
+    """(index, path, checkpoint note) of a c2sp.org/tlog-proof@v1."""
+    head, separator, note = text.partition("\n\n")
+    lines = head.split("\n")
+    if not separator or not lines or lines[0] != "c2sp.org/tlog-proof@v1":
+        raise Failure(f"{label}: not a c2sp.org/tlog-proof@v1")
+    rest = lines[1:]
+    if rest and rest[0].startswith("extra "):
+        rest = rest[1:]
+    if not rest or not rest[0].startswith("index ") or not rest[0][6:].isdigit():
+        raise Failure(f"{label}: the proof has no index line")
+    try:
+        path = [base64.b64decode(line, validate=True) for line in rest[1:]]
+    except binascii.Error as error:
+        raise Failure(f"{label}: a proof hash is not base64") from error
+    if any(len(node) != 32 for node in path):
+        raise Failure(f"{label}: a proof hash is not 32 bytes")
+    return int(rest[0][6:]), path, note
+
+
+def verify_proofs(bundle_path: Path, vkey: str) -> tuple[int, int, list[str]]:
+    """(events proven, tree size, warnings) for a person's download; Failure names the entry."""
+    try:
+        bundle = json.loads(bundle_path.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise Failure("the file is not JSON") from error
+    if not isinstance(bundle, dict) or bundle.get("format") != "guichet-access-proofs/1":
+        raise Failure("not a Guichet access-log download (guichet-access-proofs/1)")
+    verifier = read_verifier_key(vkey)
+    subject = bundle.get("subject")
+    events = bundle.get("events") or []
+    warnings = []
+    if bundle.get("not_yet_covered"):
+        count = len(bundle["not_yet_covered"])
+        warnings.append(f"{count} events are newer than the checkpoint: download again later")
+    if not events:
+        return 0, 0, warnings
+    checkpoint = open_checkpoint(str(bundle.get("checkpoint")), verifier, "the checkpoint")
+    for item in events:
+        index = item.get("index")
+        label = f"entry {index}"
+        try:
+            entry = base64.b64decode(item["entry"], validate=True)
+            event = json.loads(entry)
+        except (KeyError, TypeError, ValueError, binascii.Error) as error:
+            raise Failure(f"{label}: the event bytes are unreadable", index) from error
+        if not isinstance(event, dict) or event.get("seq") != index:
+            raise Failure(f"{label}: the event says it is entry {event.get('seq')}", index)
+        if event.get("subject_id") != subject:
+            raise Failure(f"{label}: the event is about someone else", index)
+        if item.get("event") != event:
+            raise Failure(f"{label}: the readable event differs from the hashed bytes", index)
+        leaf = hash_leaf(entry)
+        if item.get("leaf_hash") != leaf.hex():
+            raise Failure(f"{label}: the leaf hash does not match the event bytes", index)
+        proof_index, path, note = read_tlog_proof(str(item.get("proof")), label)
+        if proof_index != index:
+            raise Failure(f"{label}: the proof is for entry {proof_index}", index)
+        if note != bundle.get("checkpoint"):
+            raise Failure(f"{label}: the proof is against another checkpoint", index)
+        if not verify_inclusion(index, checkpoint.size, leaf, path, checkpoint.root):
+            raise Failure(f"{label}: the inclusion proof does not verify (altered entry)", index)
+    return len(events), checkpoint.size, warnings
+
+
 # --- The whole check ----------------------------------------------------------------------------
 
 
@@ -295,7 +387,10 @@ def verify(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("directory", type=Path)
+    parser.add_argument("directory", type=Path, nargs="?", help="an export of the whole log")
+    parser.add_argument(
+        "--proofs", type=Path, help="a person's download of their events with proofs (JSON)"
+    )
     parser.add_argument("--key", help="the log's verifier key, from a source you trust")
     parser.add_argument(
         "--checkpoint",
@@ -306,6 +401,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     out, err = sys.stdout, sys.stderr
+    if args.proofs is not None:
+        return _main_proofs(args.proofs, args.key)
+    if args.directory is None:
+        parser.error("give an export directory, or --proofs FILE")
     try:
         vkey = args.key
         if not vkey:
@@ -325,6 +424,30 @@ def main(argv: list[str] | None = None) -> int:
     for warning in warnings:
         err.write(f"warning: {warning}\n")
     out.write(f"OK: {size} entries, root {root.hex()}, {count} checkpoints verified\n")
+    return 0
+
+
+def _main_proofs(path: Path, key: str | None) -> int:
+    out, err = sys.stdout, sys.stderr
+    try:
+        vkey = key
+        if not vkey:
+            vkey = str(json.loads(path.read_text(encoding="utf-8")).get("verifier_key", ""))
+            err.write(
+                "warning: trusting the key shipped in the download; "
+                "pass --key to check it against the key the operator publishes\n"
+            )
+        count, size, warnings = verify_proofs(path, vkey)
+    except Failure as failure:
+        where = "" if failure.entry is None else f" first bad entry: {failure.entry};"
+        err.write(f"FAILED:{where} {failure}\n")
+        return 1
+    except (OSError, ValueError, AttributeError) as error:
+        err.write(f"FAILED: cannot read the download: {error}\n")
+        return 1
+    for warning in warnings:
+        err.write(f"warning: {warning}\n")
+    out.write(f"OK: {count} events proven in the log of {size} entries\n")
     return 0
 
 

@@ -138,6 +138,7 @@ def no_such_endpoint(request: HttpRequest, rest: str) -> HttpResponse:
 
 
 def register_routers() -> None:
+    from guichet.audit.api import router as audit_router
     from guichet.catalog.api import router as catalog_router
     from guichet.documents.api import router as documents_router
     from guichet.dossiers.api import router as dossiers_router
@@ -147,6 +148,7 @@ def register_routers() -> None:
     api.add_router("/", dossiers_router)
     api.add_router("/", identity_router)
     api.add_router("/", documents_router)
+    api.add_router("/", audit_router)
     api.add_router("/", unknown_paths)
 
 

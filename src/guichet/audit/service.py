@@ -279,6 +279,11 @@ def _locked_head() -> tuple[int, list[bytes]]:
     return head.size, _split(head.frontier)
 
 
+def fetch_nodes(nodes: Iterable[tlog.Node]) -> dict[tlog.Node, bytes]:
+    """The stored hashes of these tree nodes, in one query (proofs built in batches)."""
+    return _fetch(nodes)
+
+
 def _frontier_nodes(size: int) -> list[tlog.Node]:
     return tlog.perfect_subtrees(0, size)
 

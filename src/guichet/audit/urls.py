@@ -26,5 +26,6 @@ urlpatterns: list[URLPattern] = [
 
 citizen_urlpatterns: list[URLPattern] = [
     path("", views.my_data_accesses, name="my_data_accesses"),
+    path("proofs.json", views.my_data_access_proofs, name="my_data_access_proofs"),
     path("<int:seq>.tlog-proof", views.my_data_access_proof, name="my_data_access_proof"),
 ]

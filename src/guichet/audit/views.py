@@ -5,33 +5,21 @@ and inclusion proofs, in the C2SP formats that witnesses and monitors already sp
 person's own page: every recorded access to and change of their data.
 """
 
-from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+import json
+from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 
-from guichet.audit import access, service, tlog
-from guichet.audit.models import ActionFamily, ActorKind, AuditEvent
+from guichet.audit import access, citizen, service, tlog
+from guichet.audit.models import ActionFamily
 
-PAGE_SIZE = 50
 IMMUTABLE = "public, max-age=31536000, immutable"
-OBJECT_LABELS = {
-    "dossier": gettext_lazy("application"),
-    "attachment": gettext_lazy("document"),
-    "message": gettext_lazy("message"),
-    "token": gettext_lazy("API token"),
-    "account": gettext_lazy("account"),
-    "membership": gettext_lazy("role"),
-    "export": gettext_lazy("export"),
-}
 
 
 # --- Publication ------------------------------------------------------------------------------
@@ -83,6 +71,7 @@ def proof(request: HttpRequest, seq: int) -> HttpResponse:
 class AccessFilterForm(forms.Form):
     since = forms.DateField(label=gettext_lazy("From"), required=False)
     until = forms.DateField(label=gettext_lazy("To (included)"), required=False)
+    organisation = forms.ChoiceField(label=gettext_lazy("Administration"), required=False)
     family = forms.TypedChoiceField(
         label=gettext_lazy("Kind"),
         choices=[("", gettext_lazy("All")), *ActionFamily.choices],
@@ -92,6 +81,12 @@ class AccessFilterForm(forms.Form):
     )
     before = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
 
+    def __init__(self, data: Any, *, subject: str) -> None:
+        super().__init__(data)
+        field = self.fields["organisation"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", _("All")), *citizen.organisations_seen(subject)]
+
     def clean(self) -> dict[str, object] | None:
         data = super().clean()
         since, until = self.cleaned_data.get("since"), self.cleaned_data.get("until")
@@ -99,47 +94,15 @@ class AccessFilterForm(forms.Form):
             self.add_error("until", _("The end date is before the start date."))
         return data
 
-
-@dataclass(frozen=True)
-class AccessRow:
-    seq: int
-    at: datetime
-    who: str
-    role: str
-    what: str
-    why: str
-    provable: bool
-
-
-def _start_of(day: object) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time.min))  # type: ignore[arg-type]
-
-
-def _row(event: AuditEvent, me: str, covered: int) -> AccessRow:
-    kind = event.actor_kind
-    show_names = bool(getattr(settings, "GUICHET_AUDIT_SHOW_AGENT_NAMES", False))
-    if kind == ActorKind.CITIZEN and event.actor_id == me:
-        who = _("You")
-    elif kind == ActorKind.AGENT:
-        who = event.org_name or _("An administration")
-        if show_names and event.actor_name:
-            who = f"{who} ({event.actor_name})"
-    elif kind == ActorKind.SYSTEM:
-        who = _("Guichet, automatically")
-    else:
-        who = event.actor_name or event.org_name or _("A partner system")
-    what = event.action_label
-    if event.object_type:
-        what = f"{what} — {OBJECT_LABELS.get(event.object_type, event.object_type)}"
-    return AccessRow(
-        seq=event.seq,
-        at=event.at,
-        who=who,
-        role=str(ActorKind(kind).label) if kind in ActorKind.values else kind,
-        what=what,
-        why=event.purpose or "—",
-        provable=event.seq < covered,
-    )
+    def filters(self) -> citizen.AccessFilters:
+        wanted = self.cleaned_data
+        return citizen.AccessFilters(
+            since=wanted.get("since"),
+            until=wanted.get("until"),
+            organisation=wanted.get("organisation") or "",
+            family=wanted.get("family"),
+            before=wanted.get("before"),
+        )
 
 
 def _error_summary(form: forms.Form) -> list[dict[str, str]]:
@@ -157,28 +120,17 @@ def _error_summary(form: forms.Form) -> list[dict[str, str]]:
 @require_GET
 def my_data_accesses(request: HttpRequest) -> HttpResponse:
     me = str(request.user.pk)
-    form = AccessFilterForm(request.GET or None)
+    form = AccessFilterForm(request.GET or None, subject=me)
     valid = form.is_valid() if request.GET else True
-    wanted = form.cleaned_data if request.GET else {}
-    events = service.events_about(
-        me,
-        since=_start_of(wanted["since"]) if wanted.get("since") else None,
-        until=_start_of(wanted["until"] + timedelta(days=1)) if wanted.get("until") else None,
-        families=[wanted["family"]] if wanted.get("family") else None,
-    )
-    if wanted.get("before") is not None:
-        events = events.filter(seq__lt=wanted["before"])
-    page = list(events[: PAGE_SIZE + 1])
-    latest = service.latest_checkpoint()
-    covered = latest.tree_size if latest is not None else 0
-    rows = [_row(event, me, covered) for event in page[:PAGE_SIZE]]
+    filters = form.filters() if request.GET and valid else citizen.AccessFilters()
+    rows, next_before = citizen.access_rows(me, filters) if valid else ([], None)
     context = {
         "form": form,
         "rows": rows,
         "has_errors": not valid,
         "error_summary": _error_summary(form) if not valid else [],
-        "next_before": rows[-1].seq if len(page) > PAGE_SIZE else None,
-        "not_first_page": wanted.get("before") is not None,
+        "next_before": next_before,
+        "not_first_page": filters.before is not None,
     }
     return render(request, "audit/my_data_accesses.html", context, status=200 if valid else 400)
 
@@ -197,3 +149,18 @@ def my_data_access_proof(request: HttpRequest, seq: int) -> HttpResponse:
     response["Content-Disposition"] = f'attachment; filename="guichet-{event.seq}.tlog-proof"'
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+def proofs_response(subject: str) -> HttpResponse:
+    """Every event about the person with its inclusion proof, as one JSON file (page and API)."""
+    body = json.dumps(citizen.proof_bundle(subject), ensure_ascii=False, indent=1)
+    response = HttpResponse(body, content_type="application/json; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="guichet-access-log-proofs.json"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@login_required
+@require_GET
+def my_data_access_proofs(request: HttpRequest) -> HttpResponse:
+    return proofs_response(str(request.user.pk))
