@@ -214,6 +214,10 @@ GUICHET_AUDIT_ORIGIN = env_str("GUICHET_AUDIT_ORIGIN", "")
 GUICHET_AUDIT_KEY_FILE = env_str(
     "GUICHET_AUDIT_KEY_FILE", str(VAR_DIR / "keys" / "audit-ed25519.key")
 )
+# Where the log's Ed25519 key lives: "local" (the file above) or "pkcs11" (the vault's HSM token,
+# key pair labelled GUICHET_AUDIT_KEY_LABEL). Chosen once, before the first checkpoint.
+GUICHET_AUDIT_KEY_PROVIDER = env_str("GUICHET_AUDIT_KEY_PROVIDER", "local")
+GUICHET_AUDIT_KEY_LABEL = env_str("GUICHET_AUDIT_KEY_LABEL", "guichet-audit-log")
 GUICHET_AUDIT_CHECKPOINT_EVENTS = env_int("GUICHET_AUDIT_CHECKPOINT_EVENTS", 1000)
 GUICHET_AUDIT_CHECKPOINT_SECONDS = env_int("GUICHET_AUDIT_CHECKPOINT_SECONDS", 60)
 GUICHET_AUDIT_SHOW_AGENT_NAMES = env_bool("GUICHET_AUDIT_SHOW_AGENT_NAMES", False)

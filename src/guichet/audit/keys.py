@@ -1,27 +1,20 @@
 """The log's name (checkpoint origin and signed-note key name) and its Ed25519 signing key.
 
-Today the key is a PKCS#8 PEM file, VAR_DIR/keys/audit-ed25519.key, created 0600 on first use.
-The vault's key providers will take this over: `signing_key()` is the only function that knows
-where the key lives.
+The key is held by one of the vault's key providers (vault/providers/ed25519.py), chosen by
+GUICHET_AUDIT_KEY_PROVIDER: "local" (default), a PKCS#8 PEM file at GUICHET_AUDIT_KEY_FILE
+(VAR_DIR/keys/audit-ed25519.key), created 0600 on first use and included in `guichet vault
+export-keys` when it lies in the vault's keys folder; or "pkcs11", a non-extractable key pair
+labelled GUICHET_AUDIT_KEY_LABEL on the vault's HSM token (CKM_EDDSA). Choose before the first
+checkpoint: another key is another log for witnesses.
 """
 
-import contextlib
-import os
-import tempfile
-from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    NoEncryption,
-    PrivateFormat,
-    load_pem_private_key,
-)
 from django.conf import settings
 
 from guichet.audit import notes
+from guichet.vault.providers.ed25519 import Ed25519Key, ed25519_key
 
 
 def log_origin() -> str:
@@ -47,47 +40,26 @@ def log_origin() -> str:
 
 def key_path() -> Path:
     default = Path(settings.VAR_DIR) / "keys" / "audit-ed25519.key"
-    return Path(getattr(settings, "GUICHET_AUDIT_KEY_FILE", default))
+    return Path(getattr(settings, "GUICHET_AUDIT_KEY_FILE", "") or default)
 
 
-def signing_key() -> Ed25519PrivateKey:
-    return _load_or_create(key_path())
+def key_provider() -> str:
+    return str(getattr(settings, "GUICHET_AUDIT_KEY_PROVIDER", "local") or "local")
+
+
+def key_label() -> str:
+    return str(getattr(settings, "GUICHET_AUDIT_KEY_LABEL", "guichet-audit-log"))
+
+
+def signing_key() -> Ed25519Key:
+    """The log's key, where GUICHET_AUDIT_KEY_PROVIDER keeps it: a local file (`key_path()`)
+    or a key pair on the vault's PKCS#11 token (`key_label()`); made on first use."""
+    return ed25519_key(key_provider(), path=key_path(), label=key_label())
 
 
 def public_key() -> bytes:
-    return notes.public_bytes(signing_key().public_key())
+    return signing_key().public_key_bytes()
 
 
 def verifier_key() -> str:
     return notes.verifier_key(log_origin(), public_key())
-
-
-@lru_cache(maxsize=4)
-def _load_or_create(path: Path) -> Ed25519PrivateKey:
-    if not path.exists():
-        _create(path)
-    key = load_pem_private_key(path.read_bytes(), password=None)
-    if not isinstance(key, Ed25519PrivateKey):
-        raise RuntimeError(f"{path} does not hold an Ed25519 private key")
-    return key
-
-
-def _create(path: Path) -> None:
-    # Written to a temporary file, then linked into place: two processes starting at once end
-    # up with the same key, and a half-written key file is never seen.
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    pem = Ed25519PrivateKey.generate().private_bytes(
-        Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()
-    )
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".audit-key-")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(pem)
-            handle.flush()
-            os.fsync(handle.fileno())
-        # If another process won the race, its key is the key.
-        with contextlib.suppress(FileExistsError):
-            os.link(temporary, path)
-    finally:
-        os.unlink(temporary)

@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 from dataclasses import dataclass
+from typing import Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -59,10 +60,21 @@ def check_key_name(name: str) -> str:
     return name
 
 
-def sign_note(text: str, name: str, private_key: Ed25519PrivateKey) -> str:
+class NoteSigner(Protocol):
+    """An Ed25519 key held elsewhere (a file, an HSM): what signing a note needs of it."""
+
+    def public_key_bytes(self) -> bytes: ...
+
+    def sign(self, data: bytes) -> bytes: ...
+
+
+def sign_note(text: str, name: str, private_key: Ed25519PrivateKey | NoteSigner) -> str:
     if not text.endswith("\n"):
         raise NoteError("a note's text ends with a newline")
-    public = public_bytes(private_key.public_key())
+    if isinstance(private_key, Ed25519PrivateKey):
+        public = public_bytes(private_key.public_key())
+    else:
+        public = private_key.public_key_bytes()
     signature = private_key.sign(text.encode())
     encoded = base64.b64encode(key_id(check_key_name(name), public) + signature).decode()
     return f"{text}\n{EM_DASH} {name} {encoded}\n"

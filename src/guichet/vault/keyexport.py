@@ -4,7 +4,9 @@ Backups never hold keys, so restoring one on a new machine needs the key-encrypt
 somewhere else: this export. It holds every local KEK file (kek-v<N>.key, retired versions too,
 since older backups may need them) sealed with passphrase.py. Data keys need nothing more: they
 are in the database (and so in the backups), wrapped by these KEKs; the blind-index key is one of
-them.
+them. It also holds the Ed25519 signing keys kept as files in the same folder
+(providers/ed25519.py: the transparency log's `audit-ed25519.key` by default), since a log whose
+key is lost must start again under a new key that witnesses do not know.
 
 Keys in an HSM (pkcs11) or a transit engine cannot and must not be exported: they are created
 non-extractable, and their custody is the key service's own backup procedure.
@@ -23,17 +25,26 @@ import re
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from django.db import DatabaseError
 
 from guichet.vault.errors import VaultError
 from guichet.vault.models import KekState, KekVersion
 from guichet.vault.passphrase import PassphraseError, check_passphrase, seal, unseal
 from guichet.vault.providers import active_provider_name, get_provider, reset_providers
-from guichet.vault.providers.local import KEK_BYTES, LocalKeyProvider, keys_dir
+from guichet.vault.providers.local import (
+    KEK_BYTES,
+    LocalKeyProvider,
+    keys_dir,
+    read_private_file,
+)
 
 KIND = "guichet-key-export"
 FORMAT = 1
 _KEY_FILE = re.compile(r"kek-v(\d+)\.key")
+_SIGNING_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\.key")
+_PEM_PRIVATE = b"-----BEGIN PRIVATE KEY-----"
 _MAX_EXPORT_BYTES = 1024 * 1024
 
 
@@ -56,6 +67,26 @@ def local_versions(directory: Path) -> list[int]:
     return sorted(int(match.group(1)) for match in found if match)
 
 
+def ed25519_files(directory: Path) -> dict[str, bytes]:
+    """The Ed25519 private keys kept as PEM files directly in the keys folder, by file name."""
+    if not directory.is_dir():
+        return {}
+    found = {}
+    for path in sorted(directory.iterdir()):
+        if not _SIGNING_FILE.fullmatch(path.name) or _KEY_FILE.fullmatch(path.name):
+            continue
+        pem = read_private_file(path, f"{path} vanished during the export.")
+        if not pem.startswith(_PEM_PRIVATE):
+            continue
+        try:
+            key = load_pem_private_key(pem, password=None)
+        except ValueError:
+            continue
+        if isinstance(key, Ed25519PrivateKey):
+            found[path.name] = pem
+    return found
+
+
 def export_keys(path: Path, passphrase: str) -> tuple[list[int], list[str]]:
     """Write the sealed export; returns the versions exported and warnings for the operator."""
     configured = active_provider_name()
@@ -74,6 +105,7 @@ def export_keys(path: Path, passphrase: str) -> tuple[list[int], list[str]]:
             "is made when data is first encrypted), or GUICHET_VAULT_KEYS_DIR points elsewhere."
         )
     materials = {str(v): provider._read(v) for v in versions}  # checks modes and format
+    signing = ed25519_files(provider.directory)
     warnings = _missing_versions(versions)
     public: dict[str, Any] = {
         "kind": KIND,
@@ -82,9 +114,13 @@ def export_keys(path: Path, passphrase: str) -> tuple[list[int], list[str]]:
         "created_at": datetime.datetime.now(tz=datetime.UTC).isoformat(),
         "versions": versions,
         "fingerprints": {v: fingerprint(m) for v, m in materials.items()},
+        "ed25519_keys": sorted(signing),
     }
     payload = json.dumps(
-        {"keks": {v: base64.b64encode(m).decode() for v, m in materials.items()}}
+        {
+            "keks": {v: base64.b64encode(m).decode() for v, m in materials.items()},
+            "ed25519": {name: base64.b64encode(pem).decode() for name, pem in signing.items()},
+        }
     ).encode()
     envelope = seal(payload, passphrase, public)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -111,6 +147,11 @@ def _missing_versions(exported: list[int]) -> list[str]:
 
 def read_export(path: Path, passphrase: str) -> dict[int, bytes]:
     """The KEKs of an export file, after checking the passphrase and every field."""
+    return _read(path, passphrase)[0]
+
+
+def _read(path: Path, passphrase: str) -> tuple[dict[int, bytes], dict[str, bytes]]:
+    """The KEKs and the Ed25519 key files (by name) of an export; older exports have none."""
     try:
         if path.stat().st_size > _MAX_EXPORT_BYTES:
             raise VaultError(f"{path} is too large to be a key export.")
@@ -123,20 +164,26 @@ def read_export(path: Path, passphrase: str) -> dict[int, bytes]:
         raise VaultError(f"Key export format {envelope.get('format')} is not supported.")
     payload = unseal(envelope, passphrase)
     try:
-        keks = {
-            int(v): base64.b64decode(m, validate=True)
-            for v, m in json.loads(payload)["keks"].items()
+        content = json.loads(payload)
+        keks = {int(v): base64.b64decode(m, validate=True) for v, m in content["keks"].items()}
+        signing = {
+            str(name): base64.b64decode(pem, validate=True)
+            for name, pem in content.get("ed25519", {}).items()
         }
-    except (KeyError, TypeError, ValueError, binascii.Error) as error:
+    except (AttributeError, KeyError, TypeError, ValueError, binascii.Error) as error:
         raise PassphraseError("The key export's content is malformed.") from error
     if not keks or any(v < 1 or len(m) != KEK_BYTES for v, m in keks.items()):
         raise PassphraseError("The key export holds no valid key-encryption key.")
-    return keks
+    names_ok = all(_SIGNING_FILE.fullmatch(n) and not _KEY_FILE.fullmatch(n) for n in signing)
+    if not names_ok or any(not pem.startswith(_PEM_PRIVATE) for pem in signing.values()):
+        raise PassphraseError("The key export holds a malformed signing key.")
+    return keks, signing
 
 
 def import_keys(path: Path, passphrase: str) -> tuple[Path, list[int]]:
-    """Install the export's KEKs into the (empty) keys directory; returns it and the versions."""
-    keks = read_export(path, passphrase)
+    """Install the export's KEKs and signing key files into the (empty) keys directory; returns
+    it and the KEK versions."""
+    keks, signing = _read(path, passphrase)
     directory = keys_dir()
     if directory.exists() and any(directory.iterdir()):
         raise VaultError(
@@ -152,6 +199,12 @@ def import_keys(path: Path, passphrase: str) -> tuple[Path, list[int]]:
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(base64.b64encode(material) + b"\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+    for name, pem in sorted(signing.items()):
+        fd = os.open(directory / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(pem)
             handle.flush()
             os.fsync(handle.fileno())
     fd = os.open(directory, os.O_RDONLY)

@@ -80,6 +80,9 @@ def get_provider(name: str | None = None) -> KeyProvider:
 
 def reset_providers() -> None:
     """Forget provider instances so the next use rereads settings (tests, settings changes)."""
+    from guichet.vault.providers.ed25519 import reset_ed25519_keys
+
+    reset_ed25519_keys()
     with _lock:
         for instance in _instances.values():
             instance.close()

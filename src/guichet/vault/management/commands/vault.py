@@ -21,6 +21,7 @@ from guichet.vault.errors import VaultError
 from guichet.vault.models import Rotation
 from guichet.vault.passphrase import check_passphrase
 from guichet.vault.providers import active_provider_name
+from guichet.vault.providers.local import keys_dir
 
 
 class Command(BaseCommand):
@@ -89,6 +90,10 @@ class Command(BaseCommand):
             self.stderr.write(f"Warning: {warning}")
         listed = ", ".join(f"v{v}" for v in versions)
         self.stdout.write(self.style.SUCCESS(f"Exported local KEK {listed} to {path} (0600)."))
+        signing = keyexport.ed25519_files(keys_dir())
+        if signing:
+            names = ", ".join(sorted(signing))
+            self.stdout.write(f"With the Ed25519 signing key files: {names}.")
         self.stdout.write(
             "Keep it apart from the backups (another place, another custodian) with the "
             "passphrase in a third: anyone holding an archive, this file and the passphrase can "
