@@ -44,6 +44,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "guichet.middleware.RequestIdMiddleware",
+    "guichet.middleware.LoadSheddingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -100,7 +101,25 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "PRAGMA busy_timeout=20000;"
         ),
     }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A query or a lock wait that runs this long is a fault, not work: end it, so a stuck request
+    # releases its connection and its worker under a peak (0 turns a limit off).
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
+        f"-c statement_timeout={env_int('GUICHET_DB_STATEMENT_TIMEOUT_MS', 30000)} "
+        f"-c lock_timeout={env_int('GUICHET_DB_LOCK_TIMEOUT_MS', 10000)}"
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Load shedding (guichet/middleware.py) ------------------------------------------------------
+# Per server process: requests at work at once, how many may wait for a slot and for how long;
+# the rest get 503 with Retry-After. 0 in-flight turns shedding off. /healthz is never shed.
+GUICHET_MAX_INFLIGHT = env_int("GUICHET_MAX_INFLIGHT", 4)
+GUICHET_MAX_QUEUED = env_int("GUICHET_MAX_QUEUED", 32)
+GUICHET_QUEUE_WAIT_MS = env_int("GUICHET_QUEUE_WAIT_MS", 1000)
+GUICHET_RETRY_AFTER_SECONDS = env_int("GUICHET_RETRY_AFTER_SECONDS", 5)
+# Adds /bench/insert (one durable INSERT, the baseline of bench/submission_load.py). Only for a
+# benchmark instance: never set it in production.
+GUICHET_BENCH_ENDPOINTS = env_bool("GUICHET_BENCH_ENDPOINTS", False)
 
 # A cache every server process shares: login throttling and TOTP replay protection must hold
 # across workers, which a per-process memory cache would not.

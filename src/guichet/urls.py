@@ -1,4 +1,5 @@
 from allauth.account.decorators import secure_admin_login
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -25,3 +26,9 @@ urlpatterns = [
     path("", include("guichet.catalog.urls")),
     path("", include("guichet.documents.urls")),
 ]
+
+# The benchmark's baseline (guichet/bench_endpoints.py): absent unless explicitly switched on.
+if settings.GUICHET_BENCH_ENDPOINTS:
+    from guichet import bench_endpoints
+
+    urlpatterns = bench_endpoints.urlpatterns() + urlpatterns
