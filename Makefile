@@ -21,7 +21,7 @@ run: export GUICHET_SITE_URL ?= http://$(HOST):$(PORT)
 run: export PORT := $(PORT)
 run: export HOST := $(HOST)
 
-.PHONY: help run test lint messages clean venv venv-test
+.PHONY: help run test lint messages clean venv venv-test bench bench-full drills drill-peak drill-crash
 
 help:
 	@echo "make run       install, migrate, load the demo and serve on http://$(HOST):$(PORT)/"
@@ -29,6 +29,8 @@ help:
 	@echo "make lint      ruff check, ruff format --check, mypy"
 	@echo "make messages  update and compile the French translation"
 	@echo "make clean     remove .venv, caches and var/ (the local database and files)"
+	@echo "make bench     the quick benchmarks (under 5 min), one table; bench-full: 1M dossiers"
+	@echo "make drills    the peak and crash drills, quick variants; drill-peak, drill-crash: full"
 
 venv:
 	@bash scripts/venv.sh
@@ -91,3 +93,21 @@ clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis test-results
 	find src tests -name __pycache__ -type d -prune -exec rm -rf {} +
 	find src -name '*.egg-info' -type d -prune -exec rm -rf {} +
+
+# Benchmarks and drills (issue 7, docs/performance.md). They start their own throw-away instance
+# (and PostgreSQL cluster when the binaries are there) in temporary folders, on 127.0.0.1 only.
+bench: venv-test
+	@$(BIN)/python bench/run_all.py
+
+bench-full: venv-test
+	@$(BIN)/python bench/run_all.py --full
+
+drills: venv-test
+	@$(BIN)/python bench/drills.py peak --quick
+	@$(BIN)/python bench/drills.py crash --quick
+
+drill-peak: venv-test
+	@$(BIN)/python bench/drills.py peak
+
+drill-crash: venv-test
+	@$(BIN)/python bench/drills.py crash

@@ -11,7 +11,16 @@
 # workers at once (a worker may hang and outlive the master); SIGTERM to the master alone is clean.
 #
 # Environment: HOST (default 127.0.0.1), PORT (default 8000), WEB_WORKERS (default 2),
-# WEB_THREADS (threads per worker, default 4: two cores, and SQLite writes one at a time anyway).
+# WEB_THREADS (threads per worker, default 40), WEB_BACKPRESSURE (requests a worker takes in at
+# once, default 64).
+#
+# Tuning for peaks (docs/performance.md): only GUICHET_MAX_INFLIGHT (4) requests per worker do
+# work at once; the others wait in guichet/middleware.py, bounded in number and time, then get a
+# 503 with Retry-After. For that wait to happen there (where it is bounded and visible) rather
+# than in granian's own queue (unbounded in time), each worker needs at least
+# GUICHET_MAX_INFLIGHT + GUICHET_MAX_QUEUED threads; idle threads cost almost nothing. Past
+# WEB_BACKPRESSURE, granian leaves new requests in the socket backlog. A worker that dies is
+# started again (--respawn-failed-workers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,7 +59,8 @@ trap 'exit 129' HUP
 
 echo "==> Starting the web server (granian, WSGI, ${WEB_WORKERS:-2} workers) on $url"
 setsid "$bin/granian" --interface wsgi --host "$host" --port "$port" \
-    --workers "${WEB_WORKERS:-2}" --blocking-threads "${WEB_THREADS:-4}" --no-ws \
+    --workers "${WEB_WORKERS:-2}" --blocking-threads "${WEB_THREADS:-40}" --no-ws \
+    --backpressure "${WEB_BACKPRESSURE:-64}" --respawn-failed-workers --respawn-interval 1 \
     guichet.wsgi:application &
 pids+=($!)
 

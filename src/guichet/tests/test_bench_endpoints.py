@@ -27,6 +27,7 @@ def test_bench_endpoints_are_off_by_default(client: Client, settings: Any) -> No
     assert settings.GUICHET_BENCH_ENDPOINTS is False
     assert client.post("/bench/insert", "x", content_type="text/plain").status_code == 404
     assert client.get("/bench/insert").status_code == 404
+    assert client.get("/bench/read").status_code == 404
 
 
 def test_switched_on_the_baseline_does_one_insert(
@@ -45,3 +46,6 @@ def test_switched_on_the_baseline_does_one_insert(
         cursor.execute(f"SELECT body FROM {bench_endpoints.TABLE} ORDER BY id")  # noqa: S608
         assert [row[0] for row in cursor.fetchall()] == ["hello", "again"]
     assert client.get("/bench/insert").status_code == 405
+    read = client.get("/bench/read")
+    assert read.status_code == 200
+    assert read.json()["id"] is not None

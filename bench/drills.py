@@ -1,0 +1,406 @@
+"""Resilience drills: a deadline-day peak, and machines dying mid-transaction.
+
+    .venv/bin/python bench/drills.py peak  [--db sqlite|postgres] [--quick]
+    .venv/bin/python bench/drills.py crash [--db sqlite|postgres] [--times 20] [--quick]
+
+Both start a throw-away instance as production runs it (scripts/serve.sh: granian, task worker,
+scheduler; durable SQLite or a durable PostgreSQL cluster of their own) and drive citizens'
+whole submissions (create with answers, upload the PDF, submit) from 127.0.0.1.
+
+peak: measures the capacity C (journeys/s at 16 clients) and takes the steady rate S = C / 2
+(a busy ordinary day). Arrivals then come at S for 20 s, ramp to 10 S within 60 s, hold 10 S
+for 2 minutes and fall back to S for 40 s (--quick: 10 s, 20 s, 30 s, 20 s). Arrivals do not
+wait for answers (open loop). Passes when: no 5xx other than 503, every 503 carries
+Retry-After, no request goes unanswered, the last 10 s of the fall-back are served normally
+again (>= 95 % of journeys succeed), and every acknowledged submission is in the database and
+intact.
+
+crash: 20 times (--quick: 5), with 8 clients submitting, kill -9 at a random moment (1.5 to
+6 s into the load) the application (serve.sh and every process under it; on SQLite that is also
+the database) or, on PostgreSQL, in turn the application, the database server (postmaster and
+every backend) or both; restart what died; measure the time to the first 200 on /healthz and
+to the first acknowledged submission; then check every submission acknowledged so far is
+present and intact, no dossier is half-written, and `guichet audit verify` passes. Goal: back
+within 30 s each time.
+"""
+
+import argparse
+import random
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import (  # noqa: E402
+    ROOT,
+    Instance,
+    Receipts,
+    journey,
+    machine,
+    postgres_missing,
+    prepare_data,
+    print_rows,
+    setup_environment,
+    write_json,
+)
+from loadgen import Client, Stats, closed_loop, open_loop, p50_95_99  # noqa: E402
+
+CITIZENS = 64
+
+
+def _as_citizen(tokens: list[str]) -> Any:
+    def prepare(index: int, client: Client) -> None:
+        client.headers["Authorization"] = f"Bearer {tokens[index % len(tokens)]}"
+        client.rng = random.Random(index * 7919 + int(time.time()))  # type: ignore[attr-defined]
+
+    return prepare
+
+
+def _journey(receipts: Receipts) -> Any:
+    def task(client: Client) -> str:
+        return journey(client, client.rng, receipts)  # type: ignore[attr-defined]
+
+    return task
+
+
+def verify_everything(receipts: Receipts) -> list[str]:
+    from checks import check_consistency, check_receipts
+
+    problems = check_receipts(receipts.items) + check_consistency()
+    verified = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "guichet"), "audit", "verify"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if verified.returncode != 0:
+        problems.append(
+            "guichet audit verify failed: " + verified.stdout[-300:] + verified.stderr[-300:]
+        )
+    return problems
+
+
+# --- Peak -----------------------------------------------------------------------------------------
+
+
+def peak(db: str, quick: bool) -> list[dict[str, Any]]:
+    instance = setup_environment(db)
+    tokens = prepare_data(CITIZENS)
+    instance.start()
+    receipts = Receipts()
+    prepare = _as_citizen(tokens)
+    task = _journey(receipts)
+    closed_loop(instance.port, 8, task, 10, max_tasks=40, prepare=prepare)  # warm-up
+    capacity_stats, wall = closed_loop(instance.port, 16, task, 8 if quick else 15, prepare=prepare)
+    capacity = capacity_stats.outcomes["ok"] / wall
+    steady = capacity / 2
+    calm, ramp, hold, after = (10, 20, 30, 20) if quick else (20, 60, 120, 40)
+    total = calm + ramp + hold + after
+
+    def rate(t: float) -> float:
+        if t < calm:
+            return steady
+        if t < calm + ramp:
+            return steady * (1 + 9 * (t - calm) / ramp)
+        if t < calm + ramp + hold:
+            return steady * 10
+        return steady
+
+    seconds: list[dict[str, Any]] = []
+    previous: dict[str, int] = {}
+
+    def tick(elapsed: float, stats: Stats) -> None:
+        with stats.lock:
+            now = dict(stats.outcomes)
+        delta = {k: v - previous.get(k, 0) for k, v in now.items()}
+        previous.clear()
+        previous.update(now)
+        seconds.append({"t": elapsed, "offered": rate(elapsed), **delta})
+
+    stats = Stats()
+    retry_missing = [0]
+    # Count 503s without Retry-After by wrapping the client's request.
+    original_request = Client.request
+
+    def checked_request(self: Client, *args: Any, **kwargs: Any) -> Any:
+        reply = original_request(self, *args, **kwargs)
+        if reply.status in (429, 503) and "retry-after" not in reply.headers:
+            with stats.lock:
+                retry_missing[0] += 1
+        return reply
+
+    Client.request = checked_request  # type: ignore[method-assign]
+    receipts_before = len(receipts.items)
+    try:
+        open_loop(
+            instance.port,
+            rate,
+            task,
+            total,
+            threads=256,
+            prepare=prepare,
+            stats=stats,
+            on_tick=tick,
+        )
+    finally:
+        Client.request = original_request  # type: ignore[method-assign]
+    time.sleep(2)
+    memory = instance.memory()
+    problems = verify_everything(receipts)
+
+    tail = [s for s in seconds if s["t"] >= total - 10]
+    tail_ok = sum(s.get("ok", 0) for s in tail)
+    tail_all = sum(sum(v for k, v in s.items() if k not in ("t", "offered")) for s in tail)
+    recovered_share = tail_ok / tail_all if tail_all else 0.0
+    peak_seconds = [s for s in seconds if calm + ramp <= s["t"] < calm + ramp + hold]
+    peak_ok = sum(s.get("ok", 0) for s in peak_seconds) / max(1, len(peak_seconds))
+    recovery = next(
+        (
+            s["t"] - (calm + ramp + hold)
+            for s in seconds
+            if s["t"] >= calm + ramp + hold
+            and s.get("ok", 0) >= 0.95 * sum(v for k, v in s.items() if k not in ("t", "offered"))
+            and s.get("ok", 0) > 0
+        ),
+        float("nan"),
+    )
+    server_errors = stats.count(lambda status: status >= 500 and status != 503)
+    shed = stats.count(lambda status: status in (429, 503))
+    unanswered = stats.count(lambda status: status == 0)
+    submit_ms = stats.latencies.get("submit", [])
+    acknowledged = len(receipts.items) - receipts_before
+    rows = [
+        {
+            "figure": f"Peak drill ({db}): capacity C at 16 clients, steady S = C/2",
+            "guichet": f"C {capacity:.1f} journeys/s, S {steady:.1f}/s, peak 10 S {10 * steady:.0f}/s",
+            "goal": "reported",
+        },
+        {
+            "figure": f"Peak drill ({db}): served during the 10x hold",
+            "guichet": f"{peak_ok:.1f} journeys/s ({acknowledged} acknowledged in all)",
+            "baseline": f"C {capacity:.1f}/s",
+            "ratio": f"{peak_ok / capacity:.2f}" if capacity else "",
+            "latency": "submit " + "/".join(f"{v:.0f}" for v in p50_95_99(submit_ms)),
+            "goal": "keeps serving near C",
+            "result": "pass" if peak_ok >= 0.5 * capacity else "FAIL",
+        },
+        {
+            "figure": f"Peak drill ({db}): shed answers (503 + Retry-After)",
+            "guichet": f"{shed} requests shed, {retry_missing[0]} without Retry-After",
+            "goal": "every 503 has Retry-After",
+            "result": "pass" if retry_missing[0] == 0 else "FAIL",
+        },
+        {
+            "figure": f"Peak drill ({db}): 5xx other than 503, unanswered requests",
+            "guichet": f"{server_errors} 5xx, {unanswered} unanswered {dict(stats.errors)}, "
+            f"{stats.outcomes['client saturated']} arrivals dropped by the load generator",
+            "goal": "0 and 0",
+            "result": "pass" if server_errors == 0 and unanswered == 0 else "FAIL",
+        },
+        {
+            "figure": f"Peak drill ({db}): recovery after the peak",
+            "guichet": f"first normal second {recovery:.0f} s after; last 10 s "
+            f"{100 * recovered_share:.0f} % of journeys served",
+            "goal": ">= 95 % served again",
+            "result": "pass" if recovered_share >= 0.95 else "FAIL",
+        },
+        {
+            "figure": f"Peak drill ({db}): acknowledged submissions intact, no half-written dossier, audit verify",
+            "guichet": f"{len(receipts.items)} checked, {len(problems)} problem(s)",
+            "goal": "0 problems",
+            "result": "pass" if not problems else "FAIL: " + "; ".join(problems[:3]),
+        },
+    ]
+    for role in ("web worker", "task worker"):
+        if role in memory:
+            rss = memory[role][0] / 1024
+            rows.append(
+                {
+                    "figure": f"Peak drill ({db}): RSS of the {role} after the peak",
+                    "guichet": f"{rss:.0f} MB",
+                    "goal": "<= 200 MB",
+                    "result": "pass" if rss <= 200 else "FAIL",
+                }
+            )
+    timeline = ", ".join(
+        f"{s['t']:.0f}s:{s.get('ok', 0)}ok/{s.get('shed', 0)}shed"
+        for s in seconds[:: max(1, len(seconds) // 24)]
+    )
+    print(f"Timeline (per second, sampled): {timeline}")
+    return rows
+
+
+# --- Crash ----------------------------------------------------------------------------------------
+
+
+class BackgroundLoad:
+    """Clients submitting continuously until stopped; they survive the server dying."""
+
+    def __init__(self, port: int, tokens: list[str], receipts: Receipts, clients: int = 8) -> None:
+        self.port = port
+        self.stop = threading.Event()
+        self.receipts = receipts
+        self.stats = Stats()
+        self.threads = [
+            threading.Thread(target=self._run, args=(i, tokens), daemon=True)
+            for i in range(clients)
+        ]
+
+    def _run(self, index: int, tokens: list[str]) -> None:
+        client = Client(self.port, self.stats, timeout=10)
+        _as_citizen(tokens)(index, client)
+        while not self.stop.is_set():
+            result = journey(client, client.rng, self.receipts)  # type: ignore[attr-defined]
+            if result != "ok":
+                time.sleep(0.2)  # the server is down or busy: do not spin
+        client.close()
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def finish(self) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=30)
+
+
+def _first_success(
+    instance: Instance, tokens: list[str], since: float, limit: float
+) -> tuple[float, float]:
+    """Seconds from `since` to the first /healthz 200, and to the first acknowledged
+    submission by a fresh client (nan if not within `limit`)."""
+    healthy = submitted = float("nan")
+    deadline = since + limit
+    while time.perf_counter() < deadline:
+        if instance.healthy():
+            healthy = time.perf_counter() - since
+            break
+        time.sleep(0.05)
+    probe = Client(instance.port, Stats(), timeout=5)
+    _as_citizen(tokens)(0, probe)
+    scratch = Receipts()
+    while time.perf_counter() < deadline:
+        if journey(probe, probe.rng, scratch) == "ok":  # type: ignore[attr-defined]
+            submitted = time.perf_counter() - since
+            break
+        time.sleep(0.1)
+    probe.close()
+    return healthy, submitted
+
+
+def crash(db: str, times: int) -> list[dict[str, Any]]:
+    instance = setup_environment(db)
+    tokens = prepare_data(CITIZENS)
+    instance.start()
+    receipts = Receipts()
+    rng = random.Random()
+    targets = ["app"] if db == "sqlite" else ["app", "db", "both"]
+    outcomes: list[dict[str, Any]] = []
+    for round_index in range(times):
+        target = targets[round_index % len(targets)]
+        load = BackgroundLoad(instance.port, tokens, receipts)
+        load.start()
+        wait = rng.uniform(1.5, 6)
+        time.sleep(wait)
+        before = len(receipts.items)
+        killed_at = time.perf_counter()
+        if target in ("app", "both"):
+            instance.kill9()
+        if target in ("db", "both") and instance.postgres is not None:
+            instance.postgres.kill9()
+        if target in ("db", "both") and instance.postgres is not None:
+            instance.postgres.start()
+        if target in ("app", "both"):
+            restarter = threading.Thread(target=lambda: instance.start(wait=60), daemon=True)
+            restarter.start()
+        healthy, submitted = _first_success(instance, tokens, killed_at, 60)
+        if target in ("app", "both"):
+            restarter.join(timeout=60)
+        time.sleep(0.5)
+        load.finish()
+        problems = verify_everything(receipts)
+        outcomes.append(
+            {
+                "round": round_index + 1,
+                "target": target,
+                "after": wait,
+                "healthz": healthy,
+                "submission": submitted,
+                "acknowledged": len(receipts.items),
+                "during": len(receipts.items) - before,
+                "problems": problems,
+            }
+        )
+        print(
+            f"round {round_index + 1:2d}: kill -9 {target:4s} after {wait:.1f} s; /healthz 200 after "
+            f"{healthy:.1f} s, first submission after {submitted:.1f} s; "
+            f"{len(receipts.items)} acknowledged so far; problems: {problems or 'none'}",
+            flush=True,
+        )
+    worst_health = max(o["healthz"] for o in outcomes)
+    worst_submit = max(o["submission"] for o in outcomes)
+    all_problems = [p for o in outcomes for p in o["problems"]]
+    back = [o["submission"] for o in outcomes]
+    within = all(b == b and b <= 30 for b in back)  # nan != nan: never back
+    return [
+        {
+            "figure": f"Crash drill ({db}): {times} kill -9 ({', '.join(targets)}) under load",
+            "guichet": f"{len(receipts.items)} acknowledged submissions, all checked after each round",
+            "goal": "none lost",
+            "result": "pass" if not all_problems else "FAIL: " + "; ".join(all_problems[:3]),
+        },
+        {
+            "figure": f"Crash drill ({db}): time to first /healthz 200 after the kill",
+            "guichet": f"median {sorted(o['healthz'] for o in outcomes)[len(outcomes) // 2]:.1f} s, worst {worst_health:.1f} s",
+            "goal": "<= 30 s",
+            "result": "pass" if worst_health <= 30 else "FAIL",
+        },
+        {
+            "figure": f"Crash drill ({db}): time to first acknowledged submission after the kill",
+            "guichet": f"median {sorted(back)[len(back) // 2]:.1f} s, worst {worst_submit:.1f} s",
+            "goal": "<= 30 s",
+            "result": "pass" if within else "FAIL",
+        },
+        {
+            "figure": f"Crash drill ({db}): no half-written dossier, audit verify after each round",
+            "guichet": f"{sum(1 for o in outcomes if not o['problems'])} of {times} rounds clean",
+            "goal": "all",
+            "result": "pass" if not all_problems else "FAIL",
+        },
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("drill", choices=("peak", "crash"))
+    parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--times", type=int, default=20, help="crash: how many kills")
+    parser.add_argument("--quick", action="store_true", help="a CI-size run")
+    parser.add_argument("--json", help="also write the rows to this file")
+    args = parser.parse_args()
+    problem = postgres_missing() if args.db == "postgres" else None
+    if problem:
+        print(f"skipped: {problem}")
+        return
+    info = machine()
+    if args.drill == "peak":
+        rows = peak(args.db, args.quick)
+    else:
+        rows = crash(args.db, 5 if args.quick and args.times == 20 else args.times)
+    print_rows(
+        f"{args.drill} drill, {args.db}: {info['nproc']} CPUs ({info['cpu']}), {info['ram']}, "
+        f"load {info['load']} before, {machine()['load']} after, {info['date']}",
+        rows,
+    )
+    write_json(args.json, rows)
+    if any(str(row.get("result", "")).startswith("FAIL") for row in rows):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
