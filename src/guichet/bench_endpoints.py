@@ -1,9 +1,11 @@
-"""Baseline endpoints for bench/submission_load.py; mounted only when GUICHET_BENCH_ENDPOINTS is on.
+"""Baseline endpoints for bench/submission_load.py and bench/backoffice_bench.py, mounted only
+when GUICHET_BENCH_ENDPOINTS is on.
 
 POST /bench/insert does the least a durable write can do through the same server, middleware
 and database settings as the real API: one INSERT, committed. A submission's throughput is then
-read as a ratio to it. GET /bench/read is the same for a page: one indexed SELECT of one row. The table is made on first use, outside the migrations, because it does
-not belong to the product; production never mounts the URL (settings.GUICHET_BENCH_ENDPOINTS).
+read as a ratio to it. GET /bench/read is the same for a page: one indexed SELECT of one row.
+The table is made on first use, outside the migrations, because it does not belong to the
+product; production never mounts the URLs (settings.GUICHET_BENCH_ENDPOINTS).
 """
 
 import threading
