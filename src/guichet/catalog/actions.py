@@ -1,30 +1,137 @@
 """Every write to the catalog."""
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
+from guichet.catalog.definition import Invalid, Problem, check, normalise
 from guichet.catalog.forms import check_definition
-from guichet.catalog.models import Procedure
+from guichet.catalog.models import Procedure, ProcedureVersion
+from guichet.catalog.service import drafts_in_progress, export_definition
+from guichet.catalog.versions import compare, describe, is_compatible
+from guichet.errors import ActionError
 from guichet.identity.models import Organisation
+
+# What a dossier's handling depends on: a change to any of these makes a new version.
+VERSIONED_KEYS = ("form", "fees", "eligibility", "workflow")
+REFUSE = "refuse"
+NEW_DRAFTS_ONLY = "new_drafts_only"
+
+
+@dataclass
+class Saved:
+    procedure: Procedure
+    new_version: bool = False
+    compatible: bool = True
+    changes: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _attributes(definition: dict[str, Any]) -> dict[str, Any]:
+    fees = definition.get("fees") or {}
+    return {
+        "title": definition["title"],
+        "summary": definition.get("summary") or {},
+        "legal_basis": definition.get("legal_basis") or {},
+        "applicant_kinds": definition.get("applicant_kinds") or ["person"],
+        "deadline_days": definition.get("deadline_days", 30),
+        "retention_days": definition.get("retention_days", Procedure.retention_days.field.default),
+        "data_protection": definition.get("data_protection") or {},
+        "fees": fees,
+        "fee_amount": int(fees.get("amount") or 0),
+        "eligibility": definition.get("eligibility") or [],
+        "form": definition["form"],
+        "workflow": definition.get("workflow") or {},
+    }
+
+
+def _refusal(changes: list[dict[str, Any]], drafts: int) -> ActionError:
+    reasons = [describe(change) for change in changes if not is_compatible([change])]
+    message = _(
+        "%(drafts)d drafts in progress could not follow this change: %(reasons)s Publish it "
+        "for new drafts only, or make the change compatible (add optional fields, reword)."
+    ) % {"drafts": drafts, "reasons": " ".join(reasons)}
+    return ActionError(message, {"form": reasons})
+
+
+def _store(procedure: Procedure, definition: dict[str, Any], drafts_policy: str) -> Saved:
+    """Write the definition to the procedure; a change to what dossiers depend on makes a new
+    version, refused when it would strand drafts and the policy says so."""
+    new = procedure._state.adding
+    before = {key: getattr(procedure, key) for key in VERSIONED_KEYS} if not new else {}
+    old_form = list(procedure.form) if not new else []
+    for key, value in _attributes(definition).items():
+        setattr(procedure, key, value)
+    saved = Saved(procedure)
+    if not new and any(before[key] != getattr(procedure, key) for key in VERSIONED_KEYS):
+        saved.changes = compare(old_form, procedure.form)
+        saved.compatible = is_compatible(saved.changes)
+        if not saved.compatible and drafts_policy == REFUSE:
+            drafts = drafts_in_progress(procedure)
+            if drafts:
+                raise _refusal(saved.changes, drafts)
+        procedure.version += 1
+        saved.new_version = True
+    procedure.full_clean()
+    procedure.save()
+    ProcedureVersion.objects.update_or_create(
+        procedure=procedure,
+        number=procedure.version,
+        defaults={
+            "definition": export_definition(procedure),
+            **(
+                {"compatible": saved.compatible, "changes": saved.changes}
+                if saved.new_version
+                else {}
+            ),
+        },
+    )
+    return saved
+
+
+@transaction.atomic
+def do_import_definition(
+    definition: dict[str, Any], *, publish: bool = False, drafts_policy: str = REFUSE
+) -> Saved:
+    """Create or update the procedure a definition describes (its `slug`). Invalid lists the
+    definition's problems; ActionError says why a change was refused."""
+    found = check(definition)
+    if found:
+        raise Invalid(found)
+    organisation = Organisation.objects.filter(slug=definition["organisation"]).first()
+    if organisation is None:
+        raise Invalid([Problem("organisation", "no organisation has this slug")])
+    slug = definition["slug"]
+    procedure = Procedure.objects.select_for_update().filter(slug=slug).first()
+    if procedure is None:
+        procedure = Procedure(slug=slug, organisation=organisation)
+    elif procedure.organisation_id != organisation.pk:
+        raise Invalid([Problem("organisation", "the procedure belongs to another organisation")])
+    saved = _store(procedure, normalise(definition), drafts_policy)
+    if publish and procedure.status != Procedure.Status.PUBLISHED:
+        do_publish_procedure(procedure)
+    return saved
 
 
 @transaction.atomic
 def do_save_procedure(organisation: Organisation, slug: str, **attributes: Any) -> Procedure:
-    """Create or update a procedure; a changed form bumps its version so dossiers keep theirs."""
+    """Create or update a procedure from attributes (title, form, ...); a changed form bumps
+    its version so dossiers keep theirs. Kept for callers that build a procedure in code."""
     check_definition(attributes.get("form", []))
+    policy = attributes.pop("drafts_policy", NEW_DRAFTS_ONLY)
     procedure = Procedure.objects.select_for_update().filter(slug=slug).first()
     if procedure is None:
-        procedure = Procedure(slug=slug, organisation=organisation, **attributes)
-    else:
-        if "form" in attributes and attributes["form"] != procedure.form:
-            procedure.version += 1
-        procedure.organisation = organisation
-        for key, value in attributes.items():
-            setattr(procedure, key, value)
-    procedure.full_clean()
-    procedure.save()
-    return procedure
+        procedure = Procedure(slug=slug, organisation=organisation)
+    procedure.organisation = organisation
+    definition = {**(export_definition(procedure) if not procedure._state.adding else {})}
+    definition.update({"slug": slug, "organisation": organisation.slug})
+    if "fee_amount" in attributes and "fees" not in attributes:
+        attributes["fees"] = {**(definition.get("fees") or {}), "amount": attributes["fee_amount"]}
+    definition.update({k: v for k, v in attributes.items() if k != "fee_amount"})
+    definition.setdefault("form", [])
+    definition.setdefault("title", {})
+    return _store(procedure, definition, policy).procedure
 
 
 @transaction.atomic

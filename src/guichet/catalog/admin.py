@@ -7,7 +7,9 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from guichet.catalog.forms import DefinitionError, check_definition
-from guichet.catalog.models import Procedure
+from guichet.catalog.models import Procedure, ProcedureVersion
+from guichet.catalog.service import export_definition
+from guichet.catalog.versions import compare, is_compatible
 
 
 class ProcedureForm(forms.ModelForm[Procedure]):
@@ -24,6 +26,9 @@ class ProcedureForm(forms.ModelForm[Procedure]):
             "deadline_days",
             "retention_days",
             "form",
+            "fees",
+            "eligibility",
+            "data_protection",
             "status",
         ]
 
@@ -47,6 +52,21 @@ class ProcedureAdmin(admin.ModelAdmin[Procedure]):
     def save_model(
         self, request: HttpRequest, obj: Procedure, form: forms.ModelForm[Procedure], change: bool
     ) -> None:
-        if change and "form" in form.changed_data:
+        versioned = {"form", "fees", "eligibility"} & set(form.changed_data)
+        changes: list[dict[str, Any]] = []
+        if change and versioned:
+            old_form = Procedure.objects.values_list("form", flat=True).get(pk=obj.pk)
+            changes = compare(old_form, obj.form)
             obj.version += 1  # dossiers already filed keep the version they were filed under
+        if obj.fees:
+            obj.fee_amount = int(obj.fees.get("amount") or 0)
         super().save_model(request, obj, form, change)
+        ProcedureVersion.objects.update_or_create(
+            procedure=obj,
+            number=obj.version,
+            defaults={
+                "definition": export_definition(obj),
+                "compatible": is_compatible(changes),
+                "changes": changes,
+            },
+        )

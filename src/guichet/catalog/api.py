@@ -6,7 +6,7 @@ from ninja import Router, Schema
 
 from guichet.catalog.access import access_procedure
 from guichet.catalog.models import Procedure
-from guichet.catalog.service import published_procedures
+from guichet.catalog.service import definition_for, published_procedures
 
 router = Router(tags=["catalog"])
 
@@ -66,4 +66,21 @@ def get_procedure(request: HttpRequest, slug: str) -> dict[str, Any]:
             "legal_basis": procedure.legal_basis,
         },
         "form": procedure.form,
+    }
+
+
+@router.get("/procedures/{slug}/definition", response=dict[str, Any], auth=None)
+def get_definition(request: HttpRequest, slug: str, version: int | None = None) -> dict[str, Any]:
+    """The procedure's whole definition (format: docs/procedure-definitions.md, JSON Schema:
+    catalog/schema/procedure.schema.json), so a third-party front end can render and check
+    the form as Guichet does. `version` gives an earlier version, as dossiers filed under it
+    follow it; the current one by default."""
+    if not slug_re.match(slug):
+        raise Http404
+    procedure = access_procedure(request.user, slug)
+    if version is not None and not 1 <= version <= procedure.version:
+        raise Http404
+    return {
+        "version": version or procedure.version,
+        "definition": definition_for(procedure, version or procedure.version),
     }

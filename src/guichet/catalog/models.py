@@ -21,7 +21,8 @@ class Procedure(models.Model):
     """A public service one can apply for.
 
     Texts are {"fr": ..., "en": ...} dictionaries. The form is a list of field definitions
-    (see catalog/forms.py); it is versioned so a dossier keeps the version it was filed under.
+    (see catalog/forms.py). The columns hold the current version; every version's whole
+    definition is kept in ProcedureVersion, so a dossier keeps the version it was filed under.
     """
 
     class Status(models.TextChoices):
@@ -35,10 +36,14 @@ class Procedure(models.Model):
         Organisation, on_delete=models.PROTECT, related_name="procedures"
     )
     title = models.JSONField(_("title"))
-    summary = models.JSONField(_("summary"), default=dict)
+    summary = models.JSONField(_("summary"), default=dict, blank=True)
     legal_basis = models.JSONField(_("legal basis"), default=dict, blank=True)
     applicant_kinds = models.JSONField(_("who may apply"), default=list)
+    # The base fee, shown in the catalog; `fees` holds the rules that add to it from answers.
     fee_amount = models.PositiveIntegerField(_("fee (CFA francs)"), default=0)
+    fees = models.JSONField(_("fees"), default=dict, blank=True)
+    eligibility = models.JSONField(_("eligibility rules"), default=list, blank=True)
+    data_protection = models.JSONField(_("data protection notice"), default=dict, blank=True)
     deadline_days = models.PositiveIntegerField(_("statutory deadline (days)"), default=30)
     # Law 2008-12: keep personal data no longer than the purpose needs. A dossier is erased this
     # many days after it reached its final state (accepted, rejected, withdrawn); until then
@@ -89,5 +94,34 @@ class Procedure(models.Model):
         return translated(self.legal_basis)
 
     @property
+    def display_data_protection(self) -> str:
+        return translated(self.data_protection)
+
+    @property
     def file_fields(self) -> list[dict[str, Any]]:
         return [f for f in self.form if f.get("type") == "file"]
+
+
+class ProcedureVersion(models.Model):
+    """One version of a procedure's definition, as it was when it became current. Dossiers
+    name their version by number; drafts move to a newer one only when `compatible` says the
+    change keeps their answers valid (catalog/versions.py)."""
+
+    procedure = models.ForeignKey(Procedure, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    definition = models.JSONField()
+    # Whether drafts of the previous version may move to this one, and what changed for them.
+    compatible = models.BooleanField(default=True)
+    changes = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("procedure version")
+        verbose_name_plural = _("procedure versions")
+        ordering = ["procedure", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["procedure", "number"], name="one_row_per_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.procedure.slug} v{self.number}"

@@ -194,6 +194,11 @@ def applicant_dossiers(user: AnyUser) -> QuerySet[Dossier]:
     )
 
 
+def count_drafts(procedure: Procedure) -> int:
+    """Drafts in progress for a procedure, whatever their version (no content is read)."""
+    return Dossier.objects.filter(procedure=procedure, state=State.DRAFT).count()
+
+
 @dataclass
 class QueueFilters:
     procedure: str = ""

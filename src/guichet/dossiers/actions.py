@@ -21,8 +21,17 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from guichet.audit.models import Action as LogAction
-from guichet.catalog.forms import accepted_types, check_answers, max_file_bytes
+from guichet.catalog.forms import (
+    ELIGIBILITY,
+    accepted_types,
+    answer_fields,
+    check_answers,
+    file_fields,
+    ineligibility,
+    max_file_bytes,
+)
 from guichet.catalog.models import Procedure
+from guichet.catalog.service import definition_for, draft_upgrade
 from guichet.dossiers import access, journal
 from guichet.dossiers.models import (
     Attachment,
@@ -134,15 +143,39 @@ def _file_counts(dossier: Dossier) -> dict[str, int]:
     return counts
 
 
+def _definition(dossier: Dossier) -> dict[str, Any]:
+    """The definition the dossier follows. A draft whose procedure has since published only
+    compatible versions moves to the current one here (the caller saves the dossier); a
+    submitted dossier keeps the version it was filed under."""
+    if dossier.state == State.DRAFT and dossier.procedure_version != dossier.procedure.version:
+        upgrade = draft_upgrade(dossier.procedure, dossier.procedure_version)
+        if upgrade is not None:
+            dossier.procedure_version = upgrade.version
+    return definition_for(dossier.procedure, dossier.procedure_version)
+
+
+def _form(dossier: Dossier) -> list[dict[str, Any]]:
+    return list(_definition(dossier).get("form") or [])
+
+
 def _check(dossier: Dossier, data: dict[str, Any], *, complete: bool) -> dict[str, Any]:
+    definition = _definition(dossier)
     checked = check_answers(
-        dossier.procedure.form,
+        list(definition.get("form") or []),
         data,
         complete=complete,
         files=_file_counts(dossier) if complete else None,
     )
     if checked.errors:
         raise ActionError(_("Some answers need your attention."), checked.errors)
+    if complete:
+        refusals = ineligibility(definition.get("eligibility"), checked.values)
+        if refusals:
+            raise ActionError(
+                _("This application cannot be submitted: %(reason)s")
+                % {"reason": " ".join(refusals)},
+                {ELIGIBILITY: refusals},
+            )
     return checked.values
 
 
@@ -161,6 +194,8 @@ def _index_kind(spec: dict[str, Any]) -> str | None:
         return str(declared)
     if spec["type"] in (DossierIndex.Kind.EMAIL, DossierIndex.Kind.PHONE):
         return str(spec["type"])
+    if spec["type"] == "nin":
+        return DossierIndex.Kind.NATIONAL_ID
     if spec["name"] == DossierIndex.Kind.NATIONAL_ID and spec["type"] == "text":
         return DossierIndex.Kind.NATIONAL_ID
     return None
@@ -169,7 +204,7 @@ def _index_kind(spec: dict[str, Any]) -> str | None:
 def _reindex(dossier: Dossier, answers: dict[str, Any]) -> None:
     """Make the dossier's blind index rows match its answers (the dossier row must exist)."""
     wanted: set[tuple[str, str]] = set()
-    for spec in dossier.procedure.form:
+    for spec in answer_fields(_form(dossier)):
         kind = _index_kind(spec)
         value = answers.get(spec["name"])
         if kind is None or not isinstance(value, str) or not value:
@@ -218,7 +253,7 @@ def do_update_answers(user: User, dossier_id: Any, data: dict[str, Any]) -> Doss
     merged = {**access.read_answers(user, dossier), **data}
     answers = _check(dossier, merged, complete=False)
     _seal_answers(dossier, answers)
-    dossier.save(update_fields=["answers_sealed", "updated_at"])
+    dossier.save(update_fields=["answers_sealed", "procedure_version", "updated_at"])
     _reindex(dossier, answers)
     _record(dossier, user, DossierEvent.Kind.SAVED)
     return dossier
@@ -241,9 +276,9 @@ def _sniff(upload: UploadedFile[Any]) -> tuple[str, str, int]:
 
 
 def _check_upload(
-    procedure: Procedure, field: str, upload: UploadedFile[Any]
-) -> tuple[str, str, int]:
-    spec = next((f for f in procedure.form if f["name"] == field and f["type"] == "file"), None)
+    dossier: Dossier, field: str, upload: UploadedFile[Any]
+) -> tuple[dict[str, Any], str, str, int]:
+    spec = next((f for f in file_fields(_form(dossier)) if f["name"] == field), None)
     if spec is None:
         raise ActionError(
             _("This form has no document field with that name."),
@@ -261,7 +296,7 @@ def _check_upload(
             _("The file's content does not match an accepted type."),
             {"file": [_("Accepted: PDF, JPEG or PNG documents.")]},
         )
-    return content_type, sha256, size
+    return spec, content_type, sha256, size
 
 
 @transaction.atomic
@@ -269,8 +304,7 @@ def do_add_attachment(
     user: User, dossier_id: Any, field: str, upload: UploadedFile[Any]
 ) -> Attachment:
     dossier = access.access_dossier(user, dossier_id, access.EDIT, for_update=True)
-    content_type, sha256, size = _check_upload(dossier.procedure, field, upload)
-    spec = next(f for f in dossier.procedure.form if f["name"] == field)
+    spec, content_type, sha256, size = _check_upload(dossier, field, upload)
     if not spec.get("multiple"):
         # One file per field unless the field says otherwise: the new file replaces the old.
         for old in access.read_attachments(user, dossier):

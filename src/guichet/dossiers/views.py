@@ -24,10 +24,17 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from guichet.catalog.forms import compute_fee
 from guichet.catalog.service import published_procedures
 from guichet.dossiers import access, actions
 from guichet.dossiers.api import attachment_response
-from guichet.dossiers.forms_web import FieldView, answers_from_post, build_fields
+from guichet.dossiers.forms_web import (
+    FormView,
+    answers_from_post,
+    build_fields,
+    build_form,
+    dossier_definition,
+)
 from guichet.dossiers.models import Attachment, Dossier, DossierEvent
 from guichet.dossiers.workflow import DECISION_STATES, FINAL_STATES, Action, State
 from guichet.errors import ActionError, Conflict, Unavailable
@@ -129,11 +136,11 @@ def _is_overdue(dossier: Dossier, now: Any) -> bool:
 
 
 def _error_summary(
-    fields: list[FieldView], errors: dict[str, list[str]], extra_ids: dict[str, str]
+    form_view: FormView | None, errors: dict[str, list[str]], extra_ids: dict[str, str]
 ) -> list[dict[str, str]]:
     """One line per error, each a link to its field, for the box at the top of the page."""
     rows = []
-    known = {view.name: view for view in fields}
+    known = form_view.index if form_view is not None else {}
     for name, messages_ in errors.items():
         view = known.get(name)
         target = view.id if view else extra_ids.get(name, "")
@@ -192,25 +199,37 @@ def _applicant_page(
     typed: Any = None,
     notice: str = "",
     message_body: str = "",
+    add_row: str = "",
 ) -> HttpResponse:
     errors = errors or {}
     user = _user(request)
     abilities = access.get_abilities(user, dossier)
     attachments = access.read_attachments(user, dossier)
     answers = access.read_answers(user, dossier)
-    fields = build_fields(
-        dossier.procedure.form, answers, errors=errors, typed=typed, attachments=attachments
+    definition, changes = dossier_definition(dossier)
+    form = list(definition.get("form") or [])
+    form_view = build_form(
+        form,
+        answers,
+        errors=errors,
+        typed=typed,
+        attachments=attachments,
+        add_row=add_row,
+        editable=bool(abilities.get(access.EDIT)),
     )
     erase_on = access.erasure_date(dossier)
     context = {
         **_shared_context(user, dossier),
         "erase_on": erase_on if dossier.state in FINAL_STATES else None,
         "abilities": abilities,
-        "answer_fields": [f for f in fields if f.type != "file"],
-        "document_fields": [f for f in fields if f.type == "file"],
+        "form_view": form_view,
+        "answer_fields": form_view.answers,
+        "document_fields": form_view.documents,
+        "changes": changes,
+        "fee": compute_fee(definition.get("fees"), answers),
         "errors": errors,
         "has_errors": bool(errors),
-        "error_summary": _error_summary(fields, errors, {"body": "message-body"}),
+        "error_summary": _error_summary(form_view, errors, {"body": "message-body"}),
         "notice": notice,
         "message_body": message_body,
         "page_url": reverse("dossier_detail", args=[dossier.pk]),
@@ -235,7 +254,7 @@ def dossier_detail(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
     dossier = access.access_dossier(user, dossier_id)
     if dossier.applicant_id != user.pk:
         return redirect("agent_dossier", dossier.pk)
-    return _applicant_page(request, dossier)
+    return _applicant_page(request, dossier, add_row=request.GET.get("add", "")[:64])
 
 
 @login_required
@@ -243,11 +262,17 @@ def dossier_detail(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
 @require_POST
 def save_answers(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
     """Save the answers; with intent=submit or resubmit, then send the dossier in the same go,
-    so nothing typed is lost by pressing the final button without saving first."""
+    so nothing typed is lost by pressing the final button without saving first. The intents
+    add:<block> and remove:<block>.<row> save too, with a row more or less: a repeatable
+    block works without JavaScript."""
     user = _user(request)
     dossier = _own_dossier(user, dossier_id)
-    intent = request.POST.get("intent", "save")
-    data = answers_from_post(dossier.procedure.form, request.POST)
+    intent = request.POST.get("intent", "save")[:200]
+    verb, _sep, target = intent.partition(":")
+    definition, _changes = dossier_definition(dossier)
+    form = list(definition.get("form") or [])
+    data = answers_from_post(form, request.POST, remove_row=target if verb == "remove" else "")
+    add_row = target if verb == "add" else ""
     try:
         actions.do_update_answers(user, dossier.pk, data)
         if intent in (Action.SUBMIT, Action.RESUBMIT):
@@ -262,7 +287,8 @@ def save_answers(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
             _own_dossier(user, dossier_id),
             status=400,
             errors=error.fields or {"": [error.message]},
-            typed=request.POST,
+            typed=data,
+            add_row=add_row,
         )
     if intent == Action.SUBMIT:
         messages.success(request, DONE_MESSAGES[Action.SUBMIT])
@@ -271,7 +297,12 @@ def save_answers(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
         messages.success(request, DONE_MESSAGES[Action.RESUBMIT])
     else:
         messages.success(request, _("Your answers are saved."))
-    return redirect("dossier_detail", dossier.pk)
+    url = reverse("dossier_detail", args=[dossier.pk])
+    if verb in ("add", "remove"):
+        block = target.split(".", 1)[0]
+        query = f"?add={block}" if verb == "add" else ""
+        return redirect(f"{url}{query}#field-{block}")
+    return redirect(url)
 
 
 @login_required
@@ -427,8 +458,9 @@ def _agent_page(
     errors = errors or {}
     user = _user(request)
     attachments = access.read_attachments(user, dossier)
+    definition, _changes = dossier_definition(dossier)
     fields = build_fields(
-        dossier.procedure.form, access.read_answers(user, dossier), attachments=attachments
+        definition.get("form") or [], access.read_answers(user, dossier), attachments=attachments
     )
     context = {
         **_shared_context(user, dossier),

@@ -1,0 +1,540 @@
+"""Procedure definitions: the YAML (or JSON) text an administration writes to put a procedure
+online, read with the line of every value kept, checked against the JSON Schema kept in
+schema/procedure.schema.json and then by the semantic checks below, and written back.
+
+The designer pages and `guichet procedure validate|import|export` use the same four calls:
+
+    definition = load(text)          # parse and check; raises Invalid with every problem
+    problems = check(data)           # the same checks on a dict (from the API, a form)
+    text = dump(definition)          # YAML, keys in a stable order
+    normalise(definition)            # what import then export gives back
+
+Each problem has the path of the value ("form[3].choices[1].value"), a message and, when the
+definition came from text, the line it is on. The definition's `workflow` section is the
+workflow engine's (catalog/workflow_def.py): checked by its own schema and validator, stored
+and written back as it is.
+"""
+
+import importlib
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from guichet.catalog import referentials
+from guichet.catalog.conditions import problems as condition_problems
+from guichet.catalog.conditions import referenced_fields
+from guichet.catalog.forms import (
+    ADDRESS_PARTS,
+    ANSWER_TYPES,
+    BLOCK_TYPES,
+    FIELD_TYPES,
+    INDEX_KINDS,
+    LAYOUT_TYPES,
+    NAME_PATTERN,
+    RESERVED_NAMES,
+)
+
+FORMAT_VERSION = 1
+SCHEMA_FOLDER = Path(__file__).parent / "schema"
+SCHEMA_BASE = "https://guichet.sn/schema/"
+LANGUAGES = ("fr", "en", "wo")
+# The order keys are written in, so an exported file reads top to bottom like the procedure.
+TOP_KEYS = (
+    "format",
+    "slug",
+    "organisation",
+    "title",
+    "summary",
+    "legal_basis",
+    "applicant_kinds",
+    "deadline_days",
+    "retention_days",
+    "data_protection",
+    "fees",
+    "eligibility",
+    "form",
+    "workflow",
+)
+REQUIRED_KEYS = ("format", "slug", "organisation", "title", "form")
+APPLICANT_KINDS = ("person", "company")
+# What a definition that says nothing gets; written out on export so nothing is implicit.
+DEFAULTS: dict[str, Any] = {
+    "format": FORMAT_VERSION,
+    "applicant_kinds": ["person"],
+    "deadline_days": 30,
+    "retention_days": 5 * 365,
+}
+NUMBER_TYPES = ("number", "integer", "decimal")
+MAX_TEXT_BYTES = 1_000_000
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = self.path or "(top)"
+        return (
+            f"line {self.line}: {where}: {self.message}"
+            if self.line
+            else f"{where}: {self.message}"
+        )
+
+
+class Invalid(ValueError):
+    """A definition that cannot be used; `problems` lists every mistake found."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("\n".join(str(problem) for problem in problems))
+        self.problems = problems
+
+
+# --- Reading YAML with its lines ------------------------------------------------------------
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.2's plain scalars: `yes`, `no`, `on` stay text (choice values often are), and
+    dates stay text (answers store dates as ISO strings, JSON has no date type)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [
+        (tag, regexp)
+        for tag, regexp in resolvers
+        if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")
+    ]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
+
+
+def join(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else str(key)
+
+
+def _lines(node: yaml.Node, path: str, into: dict[str, int]) -> None:
+    into.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            child = join(path, str(key_node.value))
+            into[child] = key_node.start_mark.line + 1
+            _lines(value_node, child, into)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _lines(item, join(path, index), into)
+
+
+def parse(text: str) -> tuple[Any, dict[str, int]]:
+    """The data in a YAML (or JSON) text and the line of each path; Invalid when unreadable."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES:
+        raise Invalid([Problem("", "the definition is larger than 1 MB")])
+    try:
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark else None
+        raise Invalid([Problem("", f"not valid YAML: {error.problem or error}", line)]) from None
+    except yaml.YAMLError as error:
+        raise Invalid([Problem("", f"not valid YAML: {error}")]) from None
+    lines: dict[str, int] = {}
+    if node is not None:
+        _lines(node, "", lines)
+    return data, lines
+
+
+def line_of(lines: dict[str, int], path: str) -> int | None:
+    """The line of a path, or of its nearest parent that has one (a missing key's mapping)."""
+    while True:
+        if path in lines:
+            return lines[path]
+        if not path:
+            return None
+        cut = max(path.rfind("."), path.rfind("["))
+        path = path[:cut] if cut > 0 else ""
+
+
+def load(text: str) -> dict[str, Any]:
+    """Parse and check a definition; Invalid lists every problem with its line."""
+    data, lines = parse(text)
+    found = check(data)
+    if found:
+        raise Invalid([Problem(p.path, p.message, line_of(lines, p.path)) for p in found])
+    assert isinstance(data, dict)
+    return data
+
+
+class _Dumper(yaml.SafeDumper):
+    """Lists indented under their key, as people write them."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+
+def dump(definition: dict[str, Any]) -> str:
+    return yaml.dump(
+        ordered(definition),
+        Dumper=_Dumper,
+        allow_unicode=True,
+        sort_keys=False,
+        width=100,
+        default_flow_style=False,
+    )
+
+
+def ordered(definition: dict[str, Any]) -> dict[str, Any]:
+    known = {key: definition[key] for key in TOP_KEYS if key in definition}
+    return {**known, **{k: v for k, v in definition.items() if k not in known}}
+
+
+def normalise(definition: dict[str, Any]) -> dict[str, Any]:
+    """The definition as a procedure stores it and exports it: optional keys left empty are
+    dropped and defaults written out, so import(export(x)) == normalise(x)."""
+    result = {
+        key: value
+        for key, value in ordered(definition).items()
+        if key in REQUIRED_KEYS or value not in ({}, [], None, "")
+    }
+    for key, default in DEFAULTS.items():
+        result.setdefault(key, default)
+    return ordered(result)
+
+
+# --- The JSON Schema --------------------------------------------------------------------------
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    schema = json.loads((SCHEMA_FOLDER / "procedure.schema.json").read_text(encoding="utf-8"))
+    workflow_file = SCHEMA_FOLDER / "workflow.schema.json"
+    # The workflow section belongs to the workflow engine; until its schema is there, anything.
+    workflow = (
+        json.loads(workflow_file.read_text(encoding="utf-8"))
+        if workflow_file.exists()
+        else {"type": "object"}
+    )
+    registry: Registry[Any] = Registry().with_resources(
+        [
+            (schema["$id"], Resource.from_contents(schema)),
+            (SCHEMA_BASE + "workflow.schema.json", DRAFT202012.create_resource(workflow)),
+        ]
+    )
+    return Draft202012Validator(schema, registry=registry)
+
+
+def schema_problems(data: Any) -> list[Problem]:
+    found = []
+    for error in sorted(_validator().iter_errors(data), key=lambda e: list(map(str, e.path))):
+        path = ""
+        for key in error.absolute_path:
+            path = join(path, key)
+        found.append(Problem(path, _schema_message(error)))
+    return found
+
+
+def _schema_message(error: Any) -> str:
+    if error.validator == "additionalProperties":
+        return f"unknown key: {error.message.split('(')[-1].rstrip(')')}"
+    if error.validator == "enum":
+        return f"one of {', '.join(map(str, error.validator_value))}"
+    return str(error.message)
+
+
+# --- Semantic checks --------------------------------------------------------------------------
+
+
+def check(data: Any) -> list[Problem]:
+    """Every problem of a definition: the schema's first, then the meaning's (names declared
+    once, conditions naming earlier fields, choices, bounds, fees, eligibility, workflow)."""
+    if not isinstance(data, dict):
+        return [Problem("", "a definition is a mapping of keys (slug, title, form, ...)")]
+    found = schema_problems(data)
+    if found:
+        return found
+    found = [Problem(path, message) for path, message in form_problems(data["form"])]
+    names = _answer_names(data["form"])
+    found += [Problem(p, m) for p, m in _fees_problems(data.get("fees"), names)]
+    found += [Problem(p, m) for p, m in _eligibility_problems(data.get("eligibility"), names)]
+    found += [Problem(p, m) for p, m in _workflow_problems(data.get("workflow"))]
+    return found
+
+
+def _workflow_problems(section: Any) -> list[tuple[str, str]]:
+    """The workflow engine's own checks of its section, when that engine is installed."""
+    if section is None:
+        return []
+    try:
+        module = importlib.import_module("guichet.catalog.workflow_def")
+    except ImportError:
+        return []
+    validate = getattr(module, "validate_workflow", None)
+    if validate is None:
+        return []
+    return [
+        (join("workflow", path) if path else "workflow", str(message))
+        for path, message in validate(section)
+    ]
+
+
+def _answer_names(form: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {
+        str(spec["name"]): spec
+        for spec in form
+        if isinstance(spec, dict) and spec.get("type") not in LAYOUT_TYPES and "name" in spec
+    }
+
+
+def _label_problems(texts: Any, where: str, *, required: bool = True) -> list[tuple[str, str]]:
+    if texts is None and not required:
+        return []
+    if isinstance(texts, str) and texts.strip():
+        return []
+    if not isinstance(texts, dict) or not str(texts.get("fr") or "").strip():
+        return [(where, "needs at least a French text (fr)")]
+    unknown = [key for key in texts if key not in LANGUAGES]
+    if unknown:
+        return [(join(where, unknown[0]), f"languages are {', '.join(LANGUAGES)}")]
+    return []
+
+
+def form_problems(form: Any) -> list[tuple[str, str]]:
+    """Mistakes in a form (the definition's `form` list), as (path, message)."""
+    if not isinstance(form, list):
+        return [("form", "must be a list of fields")]
+    found: list[tuple[str, str]] = []
+    declared: dict[str, dict[str, Any]] = {}
+    for index, spec in enumerate(form):
+        where = f"form[{index}]"
+        found.extend(_item_problems(spec, where, declared, None, allowed=FIELD_TYPES))
+        if isinstance(spec, dict) and spec.get("type") not in LAYOUT_TYPES and "name" in spec:
+            declared.setdefault(str(spec["name"]), spec)
+    return found
+
+
+def _item_problems(
+    spec: Any,
+    where: str,
+    declared: dict[str, dict[str, Any]],
+    siblings: dict[str, dict[str, Any]] | None,
+    *,
+    allowed: tuple[str, ...],
+) -> list[tuple[str, str]]:
+    if not isinstance(spec, dict):
+        return [(where, "must be a mapping")]
+    kind = spec.get("type")
+    if kind not in allowed:
+        return [(f"{where}.type", f"one of {', '.join(allowed)}")]
+    found: list[tuple[str, str]] = []
+    if kind in LAYOUT_TYPES:
+        if kind == "explanation":
+            found += _label_problems(spec.get("text"), f"{where}.text")
+            found += _label_problems(spec.get("label"), f"{where}.label", required=False)
+        else:
+            found += _label_problems(spec.get("label"), f"{where}.label")
+    else:
+        found += _name_problems(spec, where, siblings if siblings is not None else declared)
+        found += _label_problems(spec.get("label"), f"{where}.label")
+    found += _label_problems(spec.get("help"), f"{where}.help", required=False)
+    if "visible_if" in spec:
+        found += _condition_problems(spec["visible_if"], f"{where}.visible_if", declared, siblings)
+    found += _type_problems(spec, where, declared)
+    return found
+
+
+def _name_problems(
+    spec: dict[str, Any], where: str, taken: dict[str, dict[str, Any]]
+) -> list[tuple[str, str]]:
+    name = spec.get("name")
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        return [(f"{where}.name", "lower-case letters, digits and _ only, starting with a letter")]
+    if name in RESERVED_NAMES:
+        return [(f"{where}.name", f"'{name}' is reserved")]
+    if name in taken:
+        return [(f"{where}.name", f"'{name}' is used twice")]
+    return []
+
+
+def _condition_problems(
+    condition: Any,
+    where: str,
+    declared: dict[str, dict[str, Any]],
+    siblings: dict[str, dict[str, Any]] | None,
+) -> list[tuple[str, str]]:
+    found = condition_problems(condition, where)
+    if found:
+        return found
+    for path in referenced_fields(condition):
+        head, _dot, rest = path.partition(".")
+        target = (siblings or {}).get(head) or declared.get(head)
+        if target is None:
+            found.append((where, f"'{head}' is not a field declared before this one"))
+        elif target.get("type") == "file":
+            found.append((where, f"'{head}' is a file: conditions read answers"))
+        elif rest and (target.get("type") != "address" or rest not in ADDRESS_PARTS):
+            found.append(
+                (where, f"'{path}': only an address has parts (region, departement, commune)")
+            )
+    return found
+
+
+def _type_problems(
+    spec: dict[str, Any], where: str, declared: dict[str, dict[str, Any]]
+) -> list[tuple[str, str]]:
+    kind = spec["type"]
+    found: list[tuple[str, str]] = []
+    if kind in ("choice", "multichoice"):
+        found += _choice_problems(spec, where)
+    if kind == "block":
+        found += _block_problems(spec, where, declared)
+    if "index" in spec and (
+        spec["index"] not in INDEX_KINDS or kind not in ("text", "email", "phone", "nin")
+    ):
+        found.append(
+            (
+                f"{where}.index",
+                f"one of {', '.join(INDEX_KINDS)}, on a text, email, phone or nin field",
+            )
+        )
+    for low, high in (
+        ("min", "max"),
+        ("min_length", "max_length"),
+        ("min_rows", "max_rows"),
+        ("min_choices", "max_choices"),
+    ):
+        if spec.get(low) is not None and spec.get(high) is not None:
+            if kind in ("date", "datetime") and "today" in (spec[low], spec[high]):
+                continue
+            try:
+                wrong = spec[low] > spec[high]
+            except TypeError:
+                wrong = True
+            if wrong:
+                found.append((f"{where}.{low}", f"greater than {high}"))
+    if kind in ("date", "datetime"):
+        for key in ("min", "max"):
+            if spec.get(key) is not None and not _is_date_bound(spec[key]):
+                found.append((f"{where}.{key}", "an ISO date (YYYY-MM-DD) or today"))
+    elif kind in NUMBER_TYPES:
+        for key in ("min", "max"):
+            if spec.get(key) is not None and (
+                isinstance(spec[key], bool) or not isinstance(spec[key], int | float)
+            ):
+                found.append((f"{where}.{key}", "a number"))
+    if spec.get("pattern") is not None:
+        try:
+            re.compile(str(spec["pattern"]))
+        except re.error as error:
+            found.append((f"{where}.pattern", f"not a valid regular expression: {error}"))
+    if spec.get("pattern_message") is not None:
+        found += _label_problems(spec["pattern_message"], f"{where}.pattern_message")
+    return found
+
+
+def _is_date_bound(value: Any) -> bool:
+    return value == "today" or (
+        isinstance(value, str) and bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}", value))
+    )
+
+
+def _choice_problems(spec: dict[str, Any], where: str) -> list[tuple[str, str]]:
+    if spec.get("referential") is not None:
+        if spec.get("choices"):
+            return [(f"{where}.choices", "either choices or a referential, not both")]
+        if not referentials.is_known(str(spec["referential"])):
+            names = ", ".join(referentials.BUILT_IN)
+            return [(f"{where}.referential", f"unknown referential; known: {names}")]
+        return []
+    options = spec.get("choices")
+    if not isinstance(options, list) or not options:
+        return [(f"{where}.choices", "a choice field needs choices (or a referential)")]
+    found: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for index, option in enumerate(options):
+        place = f"{where}.choices[{index}]"
+        if not isinstance(option, dict) or "value" not in option:
+            found.append((place, "a choice has a value and a label"))
+            continue
+        value = str(option["value"])
+        if value in seen:
+            found.append((f"{place}.value", f"'{value}' is used twice"))
+        seen.add(value)
+        if "label" in option:
+            found += _label_problems(option["label"], f"{place}.label")
+    return found
+
+
+def _block_problems(
+    spec: dict[str, Any], where: str, declared: dict[str, dict[str, Any]]
+) -> list[tuple[str, str]]:
+    nested = spec.get("fields")
+    if not isinstance(nested, list) or not nested:
+        return [(f"{where}.fields", "a repeatable block needs its fields")]
+    found: list[tuple[str, str]] = []
+    siblings: dict[str, dict[str, Any]] = {}
+    for index, item in enumerate(nested):
+        place = f"{where}.fields[{index}]"
+        found += _item_problems(item, place, declared, siblings, allowed=BLOCK_TYPES)
+        if isinstance(item, dict) and item.get("type") != "explanation" and "name" in item:
+            siblings.setdefault(str(item["name"]), item)
+    return found
+
+
+def _fees_problems(fees: Any, names: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
+    if not isinstance(fees, dict):
+        return []
+    found: list[tuple[str, str]] = []
+    for index, rule in enumerate(fees.get("add") or []):
+        where = f"fees.add[{index}]"
+        if "when" in rule:
+            found += _condition_problems(rule["when"], f"{where}.when", names, None)
+        per = rule.get("per")
+        if per is not None:
+            target = names.get(str(per))
+            if target is None or target.get("type") not in (*NUMBER_TYPES, "block", "multichoice"):
+                found.append(
+                    (f"{where}.per", "the name of a number field, a block or a multiple choice")
+                )
+    return found
+
+
+def _eligibility_problems(rules: Any, names: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    for index, rule in enumerate(rules or []):
+        where = f"eligibility[{index}]"
+        found += _condition_problems(rule.get("refuse_if"), f"{where}.refuse_if", names, None)
+        found += _label_problems(rule.get("message"), f"{where}.message")
+    return found
+
+
+def walk(form: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every item of a form with its answer path, block fields as "block.*.field"."""
+    for spec in form:
+        name = str(spec.get("name", ""))
+        yield name, spec
+        if spec.get("type") == "block":
+            for item in spec.get("fields") or []:
+                yield f"{name}.*.{item.get('name', '')}", item
+
+
+__all__ = ["ANSWER_TYPES", "Invalid", "Problem", "check", "dump", "load", "normalise", "parse"]

@@ -1,0 +1,106 @@
+"""guichet procedure validate|import|export: procedure definitions as files.
+
+guichet procedure validate FILE...        check, print every problem with its line
+guichet procedure import FILE [--publish] [--new-drafts-only]
+guichet procedure export SLUG [FILE]      YAML to FILE, or to the standard output
+"""
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from guichet.catalog.actions import NEW_DRAFTS_ONLY, REFUSE, do_import_definition
+from guichet.catalog.definition import Invalid, dump, load
+from guichet.catalog.models import Procedure
+from guichet.catalog.service import export_definition
+from guichet.errors import ActionError
+
+
+class Command(BaseCommand):
+    help = "Validate, import or export procedure definitions (YAML)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        commands = parser.add_subparsers(dest="command", required=True)
+        validate = commands.add_parser("validate", help="Check definition files.")
+        validate.add_argument("files", nargs="+", type=Path)
+        load_ = commands.add_parser("import", help="Create or update a procedure from a file.")
+        load_.add_argument("file", type=Path)
+        load_.add_argument("--publish", action="store_true", help="Publish it once imported.")
+        load_.add_argument(
+            "--new-drafts-only",
+            action="store_true",
+            help="Accept a change drafts in progress cannot follow: they keep their version.",
+        )
+        export = commands.add_parser("export", help="Write a procedure's definition as YAML.")
+        export.add_argument("slug")
+        export.add_argument("file", type=Path, nargs="?")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        command = options["command"]
+        if command == "validate":
+            self._validate(options["files"])
+        elif command == "import":
+            self._import(options["file"], options["publish"], options["new_drafts_only"])
+        else:
+            self._export(options["slug"], options["file"])
+
+    def _read(self, path: Path) -> dict[str, Any]:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise CommandError(f"{path}: cannot read: {error}") from None
+        return load(text)
+
+    def _report(self, path: Path, error: Invalid) -> None:
+        for problem in error.problems:
+            self.stderr.write(
+                f"{path}:{problem.line or 1}: {problem.path or '(top)'}: {problem.message}"
+            )
+
+    def _validate(self, paths: list[Path]) -> None:
+        failed = 0
+        for path in paths:
+            try:
+                self._read(path)
+            except Invalid as error:
+                self._report(path, error)
+                failed += 1
+            else:
+                self.stdout.write(f"{path}: valid")
+        if failed:
+            raise CommandError(f"{failed} of {len(paths)} definitions have problems.")
+
+    def _import(self, path: Path, publish: bool, new_drafts_only: bool) -> None:
+        try:
+            definition = self._read(path)
+            saved = do_import_definition(
+                definition,
+                publish=publish,
+                drafts_policy=NEW_DRAFTS_ONLY if new_drafts_only else REFUSE,
+            )
+        except Invalid as error:
+            self._report(path, error)
+            raise CommandError(f"{path}: not imported.") from None
+        except ActionError as error:
+            raise CommandError(f"{path}: not imported: {error.message}") from None
+        procedure = saved.procedure
+        what = "new version" if saved.new_version else "saved"
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{procedure.slug}: {what}, version {procedure.version}, {procedure.status}."
+            )
+        )
+        if saved.new_version and not saved.compatible:
+            self.stdout.write("Drafts in progress keep the version they were started under.")
+
+    def _export(self, slug: str, path: Path | None) -> None:
+        procedure = Procedure.objects.select_related("organisation").filter(slug=slug).first()
+        if procedure is None:
+            raise CommandError(f"No procedure has the slug {slug!r}.")
+        text = dump(export_definition(procedure))
+        if path is None:
+            self.stdout.write(text, ending="")
+        else:
+            path.write_text(text, encoding="utf-8")
+            self.stdout.write(f"{slug}: written to {path}")
