@@ -45,7 +45,7 @@ from guichet.catalog.forms import (
 
 FORMAT_VERSION = 1
 SCHEMA_FOLDER = Path(__file__).parent / "schema"
-SCHEMA_BASE = "https://guichet.sn/schema/"
+SCHEMA_BASE = "https://guichet.example/schema/"
 LANGUAGES = ("fr", "en", "wo")
 # The order keys are written in, so an exported file reads top to bottom like the procedure.
 TOP_KEYS = (

@@ -209,3 +209,14 @@ def test_import_refuses_an_unknown_organisation(world: dict[str, User], tmp_path
 def test_export_of_an_unknown_procedure(db: Any) -> None:
     with pytest.raises(CommandError, match="No procedure"):
         _run("export", "nope")
+
+
+def test_the_workflow_section_is_checked_by_its_own_schema_and_validator() -> None:
+    from guichet.catalog.workflow_def import DEFAULT_WORKFLOW
+
+    definition = {**load(MINIMAL), "workflow": DEFAULT_WORKFLOW}
+    assert load(dump(definition)) == definition
+    text = MINIMAL + "workflow:\n  transitions:\n    - {from: nowhere}\n"
+    found = _problems(text)
+    assert found and all(path.startswith("workflow") for path, _line, _msg in found)
+    assert {line for _path, line, _msg in found} == {11}  # the line of "- {from: nowhere}"
