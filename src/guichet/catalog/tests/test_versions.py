@@ -130,12 +130,15 @@ def test_metadata_changes_keep_the_version(world: dict[str, User]) -> None:
 
 
 def test_workflow_for_reads_the_dossier_version(world: dict[str, User]) -> None:
+    from guichet.catalog.workflow_def import DEFAULT_WORKFLOW
+
     definition = _definition()
-    definition["workflow"] = {"note": "version 2"}
+    workflow = {**copy.deepcopy(DEFAULT_WORKFLOW), "statutory_deadline_days": 5}
+    definition["workflow"] = workflow
     do_import_definition(definition)
     assert workflow_for(_birth(), 1) == {}
-    assert workflow_for(_birth(), 2) == {"note": "version 2"}
-    assert export_definition(_birth())["workflow"] == {"note": "version 2"}
+    assert workflow_for(_birth(), 2) == workflow
+    assert export_definition(_birth())["workflow"] == workflow
 
 
 @pytest.mark.parametrize(
