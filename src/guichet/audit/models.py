@@ -63,6 +63,12 @@ class Action(models.IntegerChoices):
     ALERT_OUTSIDE_HOURS = 402, _("Alert: access outside working hours")
     ALERT_BULK_EXPORT = 403, _("Alert: bulk export")
     ALERT_ACKNOWLEDGED = 404, _("Security alert acknowledged")
+    # 5xx: procedures, changed from the designer pages
+    PROCEDURE_SAVED = 501, _("Procedure definition saved")
+    PROCEDURE_PUBLISHED = 502, _("Procedure published")
+    PROCEDURE_UNPUBLISHED = 503, _("Procedure unpublished")
+    PROCEDURE_CLOSED = 504, _("Procedure closed")
+    TEST_DOSSIERS_PURGED = 505, _("Test dossiers purged")
     # 9xx: the platform itself
     SYSTEM_STARTED = 901, _("Log started")
     KEY_ROTATED = 902, _("Signing key rotated")

@@ -3,16 +3,21 @@
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from guichet.audit.models import Action as LogAction
+from guichet.audit.models import ActorKind
+from guichet.audit.service import Actor, record_event
+from guichet.catalog.access import designer_organisations
 from guichet.catalog.definition import Invalid, Problem, check, normalise
 from guichet.catalog.forms import check_definition
 from guichet.catalog.models import Procedure, ProcedureVersion
 from guichet.catalog.service import drafts_in_progress, export_definition
 from guichet.catalog.versions import compare, describe, is_compatible
 from guichet.errors import ActionError
-from guichet.identity.models import Organisation
+from guichet.identity.models import Organisation, User
 
 # What a dossier's handling depends on: a change to any of these makes a new version.
 VERSIONED_KEYS = ("form", "fees", "eligibility", "workflow")
@@ -138,4 +143,149 @@ def do_save_procedure(organisation: Organisation, slug: str, **attributes: Any) 
 def do_publish_procedure(procedure: Procedure) -> Procedure:
     procedure.status = Procedure.Status.PUBLISHED
     procedure.save(update_fields=["status", "search_text", "updated_at"])
+    return procedure
+
+
+# --- The designer pages ---------------------------------------------------------------------------
+# Each write below checks the designer's role again (the pages load through access.py too) and
+# records its event in the transparency log within the same transaction.
+
+DESIGN_PURPOSE = "Procedure design"
+
+
+def require_designer(user: User, procedure: Procedure) -> None:
+    if procedure.organisation_id not in designer_organisations(user):
+        raise PermissionDenied
+
+
+def log_procedure_change(
+    action: LogAction, user: User, procedure: Procedure, **details: Any
+) -> None:
+    record_event(
+        action,
+        actor=Actor(
+            ActorKind.AGENT,
+            user.pk,
+            user.display_name[:200],
+            procedure.organisation_id,
+            procedure.organisation.name[:200],
+        ),
+        object_type="procedure",
+        object_id=procedure.pk,
+        purpose=DESIGN_PURPOSE,
+        details={"slug": procedure.slug, "version": procedure.version, **details},
+    )
+
+
+@transaction.atomic
+def do_create_procedure(
+    user: User, organisation: Organisation, slug: str, title: dict[str, str]
+) -> Procedure:
+    """A new unpublished procedure with an empty form, for its designers to fill in."""
+    if organisation.pk not in designer_organisations(user):
+        raise PermissionDenied
+    if Procedure.objects.filter(slug=slug).exists():
+        message = _("A procedure already has this short name.")
+        raise ActionError(message, {"slug": [message]})
+    definition = {
+        "format": 1,
+        "slug": slug,
+        "organisation": organisation.slug,
+        "title": title,
+        # A form is never empty (the procedure's column requires an item): a first page.
+        "form": [{"type": "page", "label": title}],
+    }
+    procedure = do_import_definition(definition).procedure
+    log_procedure_change(LogAction.PROCEDURE_SAVED, user, procedure, created=True)
+    return procedure
+
+
+@transaction.atomic
+def do_save_designed_definition(
+    user: User, procedure: Procedure, definition: dict[str, Any], *, new_drafts_only: bool = False
+) -> Saved:
+    """Save a whole definition edited in the designer pages (forms or YAML). The short name and
+    the organisation stay those of the procedure being edited: a pasted file cannot overwrite
+    another procedure. Invalid lists the problems; ActionError explains a refused change."""
+    require_designer(user, procedure)
+    if isinstance(definition, dict):
+        wrong = [
+            Problem(key, _("This cannot change here: it must stay “%(value)s”.") % {"value": value})
+            for key, value in (
+                ("slug", procedure.slug),
+                ("organisation", procedure.organisation.slug),
+            )
+            if definition.get(key) != value
+        ]
+        if not definition.get("form") and isinstance(definition.get("form"), list):
+            wrong.append(Problem("form", _("Keep at least one item in the form.")))
+        if wrong:
+            raise Invalid(wrong)
+    saved = do_import_definition(
+        definition, drafts_policy=NEW_DRAFTS_ONLY if new_drafts_only else REFUSE
+    )
+    log_procedure_change(
+        LogAction.PROCEDURE_SAVED,
+        user,
+        saved.procedure,
+        new_version=saved.new_version,
+        compatible=saved.compatible,
+        new_drafts_only=new_drafts_only,
+    )
+    return saved
+
+
+def _set_status(procedure: Procedure, status: str, replaced_by: Procedure | None = None) -> None:
+    procedure.status = status
+    procedure.replaced_by = replaced_by
+    procedure.save(update_fields=["status", "replaced_by", "search_text", "updated_at"])
+
+
+@transaction.atomic
+def do_publish_designed_procedure(user: User, procedure: Procedure) -> Procedure:
+    """Open the procedure's current version to applicants (closed ones reopen too)."""
+    require_designer(user, procedure)
+    procedure = Procedure.objects.select_for_update().get(pk=procedure.pk)
+    if procedure.status == Procedure.Status.PUBLISHED:
+        raise ActionError(_("This procedure is already published."))
+    _set_status(procedure, Procedure.Status.PUBLISHED)
+    log_procedure_change(LogAction.PROCEDURE_PUBLISHED, user, procedure)
+    return procedure
+
+
+@transaction.atomic
+def do_unpublish_procedure(user: User, procedure: Procedure) -> Procedure:
+    """Take the procedure out of the catalog; dossiers already started carry on."""
+    require_designer(user, procedure)
+    procedure = Procedure.objects.select_for_update().get(pk=procedure.pk)
+    if procedure.status == Procedure.Status.DRAFT:
+        raise ActionError(_("This procedure is not published."))
+    _set_status(procedure, Procedure.Status.DRAFT)
+    log_procedure_change(LogAction.PROCEDURE_UNPUBLISHED, user, procedure)
+    return procedure
+
+
+@transaction.atomic
+def do_close_procedure(user: User, procedure: Procedure, replacement_slug: str = "") -> Procedure:
+    """Close the procedure for good: its page stays, says it is closed and links to the
+    published procedure that replaces it, if any."""
+    require_designer(user, procedure)
+    procedure = Procedure.objects.select_for_update().get(pk=procedure.pk)
+    replacement = None
+    if replacement_slug:
+        replacement = (
+            Procedure.objects.filter(slug=replacement_slug, status=Procedure.Status.PUBLISHED)
+            .exclude(pk=procedure.pk)
+            .first()
+        )
+        if replacement is None:
+            message = _("Name another procedure that is published.")
+            raise ActionError(message, {"replacement": [message]})
+    _set_status(procedure, Procedure.Status.ARCHIVED, replacement)
+    log_procedure_change(
+        LogAction.PROCEDURE_CLOSED,
+        user,
+        procedure,
+        replaced_by=replacement.slug if replacement else "",
+    )
     return procedure

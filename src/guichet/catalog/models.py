@@ -54,6 +54,15 @@ class Procedure(models.Model):
     form = models.JSONField(_("form"), default=list)
     # The workflow section of the procedure's definition; empty means the default workflow.
     workflow = models.JSONField(_("workflow"), default=dict, blank=True)
+    # A closed (archived) procedure may point applicants to the one that replaces it.
+    replaced_by = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="replaces",
+        verbose_name=_("replaced by"),
+    )
     version = models.PositiveIntegerField(default=1)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     search_text = models.TextField(editable=False, default="")

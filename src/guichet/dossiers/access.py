@@ -195,8 +195,9 @@ def applicant_dossiers(user: AnyUser) -> QuerySet[Dossier]:
 
 
 def count_drafts(procedure: Procedure) -> int:
-    """Drafts in progress for a procedure, whatever their version (no content is read)."""
-    return Dossier.objects.filter(procedure=procedure, state=State.DRAFT).count()
+    """Drafts in progress for a procedure, whatever their version (no content is read); test
+    dossiers are the designer's and do not hold a version back."""
+    return Dossier.objects.filter(procedure=procedure, state=State.DRAFT, is_test=False).count()
 
 
 @dataclass
@@ -207,6 +208,8 @@ class QueueFilters:
     overdue: bool = False
     # An exact national id, email or phone (any format): matched through the blind indexes.
     find: str = ""
+    # Test dossiers (filed from the designer pages) instead of real ones.
+    test: bool = False
 
 
 @dataclass
@@ -246,6 +249,7 @@ def instruction_queue(
     """
     organisations = organisations_with_role(user, INSTRUCTION_ROLES)
     dossiers = Dossier.objects.filter(organisation_id__in=organisations).exclude(state=State.DRAFT)
+    dossiers = dossiers.filter(is_test=filters.test)
     if isinstance(user, User):
         dossiers = dossiers.exclude(applicant=user)  # see _is_instructor: not their own case
     if filters.state in State.values:
@@ -289,6 +293,7 @@ def parse_filters(params: Any) -> QueueFilters:
         mine=str(params.get("mine", "")).lower() in {"1", "true", "on", "yes"},
         overdue=str(params.get("overdue", "")).lower() in {"1", "true", "on", "yes"},
         find=str(params.get("find", "") or "").strip()[:MAX_FIND_LENGTH],
+        test=str(params.get("test", "")).lower() in {"1", "true", "on", "yes"},
     )
 
 

@@ -223,7 +223,12 @@ def _reindex(dossier: Dossier, answers: dict[str, Any]) -> None:
 
 @transaction.atomic
 def do_create_draft(
-    user: User, procedure: Procedure, data: dict[str, Any] | None = None, applicant_kind: str = ""
+    user: User,
+    procedure: Procedure,
+    data: dict[str, Any] | None = None,
+    applicant_kind: str = "",
+    *,
+    is_test: bool = False,
 ) -> Dossier:
     kind = applicant_kind or (procedure.applicant_kinds or ["person"])[0]
     if kind not in procedure.applicant_kinds:
@@ -237,6 +242,7 @@ def do_create_draft(
         organisation_id=procedure.organisation_id,
         applicant=user,
         applicant_kind=kind,
+        is_test=is_test,
     )
     answers = _check(dossier, data or {}, complete=False)
     _seal_answers(dossier, answers)
@@ -574,3 +580,19 @@ def do_close_dossiers_of(user: User) -> list[Kept]:
         else:
             kept.append(verdict)
     return kept
+
+
+@transaction.atomic
+def do_purge_test_dossiers(user: User, procedure: Procedure) -> int:
+    """Erase every test dossier of a procedure (designer pages), with one log event saying how
+    many went. Here rather than in the catalog, which may not import dossiers."""
+    from guichet.catalog.actions import log_procedure_change, require_designer
+
+    require_designer(user, procedure)
+    dossiers = list(
+        Dossier.objects.select_for_update().filter(procedure=procedure, is_test=True).order_by("pk")
+    )
+    for dossier in dossiers:
+        _erase(dossier)
+    log_procedure_change(LogAction.TEST_DOSSIERS_PURGED, user, procedure, purged=len(dossiers))
+    return len(dossiers)

@@ -55,6 +55,9 @@ class Dossier(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     # When the applicant was told of the coming erasure (once per retention period).
     retention_notified_at = models.DateTimeField(null=True, blank=True)
+    # Filed by a procedure's designer to try a draft version: kept out of queues and figures
+    # unless asked for, and purged from the designer pages.
+    is_test = models.BooleanField(_("test dossier"), default=False)
 
     # Opened by access.read_answers; never stored in clear.
     answers: dict[str, Any]
