@@ -582,13 +582,11 @@ def yaml_editor(request: HttpRequest, slug: str) -> HttpResponse:
                     return redirect("designer_yaml", procedure.slug)
             elif not problems:
                 messages.info(request, _("The definition is valid. It is not saved yet."))
+    summary = _error_summary(form if request.method == "POST" else None, others)
     if request.method == "POST":
         # Never lose what was typed or uploaded: show it back as it came.
         form = YamlForm(initial={"text": text or request.POST.get("text", "")})
-        form.is_bound = False
-    summary = [{"target": "id_text", "text": str(p)} for p in problems] + [
-        {"target": "", "text": text} for text in others
-    ]
+    summary = [{"target": "id_text", "text": str(p)} for p in problems] + summary
     context = {
         **_procedure_context(procedure, "yaml"),
         "form": form,
