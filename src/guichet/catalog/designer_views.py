@@ -16,6 +16,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -133,7 +134,7 @@ def home(request: HttpRequest) -> HttpResponse:
         row["procedure_id"]: row["count"]
         for row in Dossier.objects.filter(procedure__in=procedures, is_test=True)
         .values("procedure_id")
-        .annotate(count=_count())
+        .annotate(count=Count("id"))
     }
     rows = [
         {
@@ -144,12 +145,6 @@ def home(request: HttpRequest) -> HttpResponse:
         for procedure in procedures
     ]
     return render(request, "catalog/designer/home.html", {"rows": rows})
-
-
-def _count() -> Any:
-    from django.db.models import Count
-
-    return Count("id")
 
 
 def _organisation_choices(user: User) -> list[tuple[str, str]]:

@@ -30,9 +30,10 @@ def state() -> Any:
 
 def has_error_on(html: str, name: str) -> bool:
     """The box `name` is marked in error and the summary links to it."""
-    return f'href="#id_{name}"' in html and re.search(
-        rf'class="field has-error">\s*<label for="id_{name}"', html
-    ) is not None
+    return (
+        f'href="#id_{name}"' in html
+        and re.search(rf'class="field has-error">\s*<label for="id_{name}"', html) is not None
+    )
 
 
 @pytest.fixture

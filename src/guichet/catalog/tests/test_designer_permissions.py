@@ -109,7 +109,9 @@ CASES = [
         changes=True,
         data=lambda: {"type": "text", "name": "full_name", "label_fr": "Nom", "required": "on"},
     ),
-    Case("field move", "post", f"{D}/fields/1/move/", 302, True, data=lambda: {"direction": "down"}),
+    Case(
+        "field move", "post", f"{D}/fields/1/move/", 302, True, data=lambda: {"direction": "down"}
+    ),
     Case("field delete", "post", f"{D}/fields/2/delete/", 302, changes=True),
     Case("workflow page", "get", f"{D}/workflow/", 200),
     Case(

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('dossiers', '0004_open_queue_index'),
+        ("dossiers", "0004_open_queue_index"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='dossier',
-            name='is_test',
-            field=models.BooleanField(default=False, verbose_name='test dossier'),
+            model_name="dossier",
+            name="is_test",
+            field=models.BooleanField(default=False, verbose_name="test dossier"),
         ),
     ]
