@@ -318,8 +318,18 @@ def crash(db: str, times: int) -> list[dict[str, Any]]:
         if target in ("app", "both"):
             restarter = threading.Thread(target=lambda: instance.start(wait=60), daemon=True)
             restarter.start()
+        restarted = False
+        if target == "db":
+            # serve.sh stops the whole instance when one of its processes exits (the task
+            # worker may, when its database vanishes): restart it, as systemd would.
+            time.sleep(1)
+            if instance.process is not None and instance.process.poll() is not None:
+                instance.process = None
+                restarted = True
+                restarter = threading.Thread(target=lambda: instance.start(wait=60), daemon=True)
+                restarter.start()
         healthy, submitted = _first_success(instance, tokens, killed_at, 60)
-        if target in ("app", "both"):
+        if target in ("app", "both") or restarted:
             restarter.join(timeout=60)
         time.sleep(0.5)
         load.finish()
@@ -334,12 +344,14 @@ def crash(db: str, times: int) -> list[dict[str, Any]]:
                 "acknowledged": len(receipts.items),
                 "during": len(receipts.items) - before,
                 "problems": problems,
+                "restarted": restarted,
             }
         )
         print(
             f"round {round_index + 1:2d}: kill -9 {target:4s} after {wait:.1f} s; /healthz 200 after "
             f"{healthy:.1f} s, first submission after {submitted:.1f} s; "
-            f"{len(receipts.items)} acknowledged so far; problems: {problems or 'none'}",
+            f"{len(receipts.items)} acknowledged so far; problems: {problems or 'none'}"
+            + ("; serve.sh had stopped and was restarted" if restarted else ""),
             flush=True,
         )
     worst_health = max(o["healthz"] for o in outcomes)
@@ -350,7 +362,8 @@ def crash(db: str, times: int) -> list[dict[str, Any]]:
     return [
         {
             "figure": f"Crash drill ({db}): {times} kill -9 ({', '.join(targets)}) under load",
-            "guichet": f"{len(receipts.items)} acknowledged submissions, all checked after each round",
+            "guichet": f"{len(receipts.items)} acknowledged submissions, all checked after each round"
+            + f"; app restarted after {sum(o['restarted'] for o in outcomes)} database kill(s)",
             "goal": "none lost",
             "result": "pass" if not all_problems else "FAIL: " + "; ".join(all_problems[:3]),
         },

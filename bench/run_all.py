@@ -44,7 +44,10 @@ QUICK = [
     ours("backoffice", "backoffice_bench.py", "--db", "postgres", "--quick"),
     theirs("vault", "vault_bench.py", "--quick"),
     theirs("vault-submission", "vault_submission_bench.py", "--rounds", "2"),
-    theirs("audit", "audit_bench.py", "--max", "10000", "--append", "5000", "--no-standalone"),
+    theirs(
+        "audit", "audit_bench.py", "--max", "10000", "--append", "5000", "--reads", "200",
+        "--no-standalone",
+    ),
     theirs("documents", "documents_bench.py", "--documents", "24"),
     theirs("forms", "forms_bench.py", "--quick"),
 ]
