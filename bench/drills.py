@@ -68,7 +68,11 @@ def _journey(receipts: Receipts) -> Any:
 
 
 def verify_everything(receipts: Receipts) -> list[str]:
+    from django.db import connection
+
     from checks import check_consistency, check_receipts
+
+    connection.close()  # this process's connection died with the database: open a new one
 
     problems = check_receipts(receipts.items) + check_consistency()
     verified = subprocess.run(
