@@ -299,10 +299,10 @@ class Instance:
             if "granian" in line:
                 roles["web master"].append(pid)
                 roles["web worker"] += children(pid)
-            elif "db_worker" in line:
-                roles["task worker"].append(pid)
+            elif "db_worker" in line:  # serve.sh's restart loop, then the worker itself
+                roles["task worker"] += [pid, *children(pid)]
             elif "schedule" in line:
-                roles["scheduler"].append(pid)
+                roles["scheduler"] += [pid, *children(pid)]
         return roles
 
     def memory(self) -> dict[str, tuple[int, int]]:

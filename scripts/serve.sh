@@ -64,12 +64,31 @@ setsid "$bin/granian" --interface wsgi --host "$host" --port "$port" \
     guichet.wsgi:application &
 pids+=($!)
 
+# The task worker and the scheduler exit when the database goes away (a PostgreSQL restart):
+# start them again rather than take the web server down with them. SIGTERM still stops them
+# cleanly (the worker finishes its task). A clean exit (status 0) is not restarted.
+keep_running() {
+    local child=""
+    trap '[[ -n "$child" ]] && kill -TERM "$child" 2>/dev/null; wait "$child"; exit 0' TERM
+    while true; do
+        "$@" &
+        child=$!
+        if wait "$child"; then
+            exit 0
+        fi
+        echo "==> ${*:2:1} stopped with an error; starting it again in 2 s" >&2
+        sleep 2
+    done
+}
+
 echo "==> Starting the task worker (guichet db_worker)"
-setsid "$bin/guichet" db_worker --queue-name '*' --no-reload &
+setsid bash -c "$(declare -f keep_running); keep_running \"\$@\"" keep_running \
+    "$bin/guichet" db_worker --queue-name '*' --no-reload &
 pids+=($!)
 
 echo "==> Starting the scheduler (guichet schedule: log checkpoints, retention)"
-setsid "$bin/guichet" schedule &
+setsid bash -c "$(declare -f keep_running); keep_running \"\$@\"" keep_running \
+    "$bin/guichet" schedule &
 pids+=($!)
 
 # Wait until the site answers, so the address is printed when it really works.
