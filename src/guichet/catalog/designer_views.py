@@ -265,10 +265,21 @@ def procedure_page(request: HttpRequest, slug: str) -> HttpResponse:
         ok, others, offer = _save(request, procedure, changed, form, "", designer.METADATA_KEYS)
         if ok:
             return redirect("designer_procedure", procedure.slug)
-    tests = Dossier.objects.filter(procedure=procedure, is_test=True, applicant=user).order_by(
-        "-created_at"
-    )
     summary = _error_summary(form, others) if request.method == "POST" else []
+    return _overview(request, procedure, form, CloseForm(), summary, offer)
+
+
+def _overview(
+    request: HttpRequest,
+    procedure: Procedure,
+    form: MetadataForm,
+    close_form: CloseForm,
+    summary: list[dict[str, str]],
+    offer: bool = False,
+) -> HttpResponse:
+    tests = Dossier.objects.filter(
+        procedure=procedure, is_test=True, applicant=_user(request)
+    ).order_by("-created_at")
     context = {
         **_procedure_context(procedure, "overview"),
         "form": form,
@@ -278,7 +289,7 @@ def procedure_page(request: HttpRequest, slug: str) -> HttpResponse:
         "drafts": drafts_in_progress(procedure),
         "test_dossiers": list(tests[:50]),
         "test_count": Dossier.objects.filter(procedure=procedure, is_test=True).count(),
-        "close_form": CloseForm(),
+        "close_form": close_form,
         "public_url": reverse("procedure", args=[procedure.slug]),
     }
     return render(
@@ -703,8 +714,6 @@ def close(request: HttpRequest, slug: str) -> HttpResponse:
         else:
             messages.success(request, _("Closed: its page now says so."))
             return redirect("designer_procedure", procedure.slug)
-    messages.error(
-        request,
-        " ".join(str(e) for errors in form.errors.values() for e in errors),
-    )
-    return redirect("designer_procedure", procedure.slug)
+    # The replacement's box shows what is wrong, on the overview page it belongs to.
+    metadata = MetadataForm(initial=_metadata_initial(export_definition(procedure)))
+    return _overview(request, procedure, metadata, form, _error_summary(form))

@@ -5,6 +5,7 @@ choose two-level approval, preview it, file a test dossier and purge it, publish
 citizen files a real dossier, the instructor proposes and cannot decide, the supervisor accepts.
 """
 
+import re
 from typing import Any
 
 import pytest
@@ -108,6 +109,10 @@ def test_a_designer_builds_tests_and_publishes_a_procedure_a_citizen_files_it(
     assert submitted.status_code == 302
     test_dossier.refresh_from_db()
     assert test_dossier.state == "submitted"
+    home = designer.get("/agent/designer/").content.decode()
+    row = home[home.find(f"<small>{SLUG}</small>") :]
+    assert re.match(r"<small>[^<]+</small></td>\s*<td>[^<]+</td>\s*<td>Brouillon</td>", row)
+    assert re.search(r"<td>1</td>\s*</tr>", row)  # one test dossier
     # Out of the instructors' queue by default, there with the test filter.
     instructor = client_for(people["instructor"])
     assert SLUG not in instructor.get("/agent/").content.decode()
