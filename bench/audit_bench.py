@@ -29,6 +29,8 @@ def _setup(folder: Path) -> None:
     os.environ["DATABASE_URL"] = f"sqlite:///{folder / 'bench.sqlite3'}"
     os.environ["DJANGO_SETTINGS_MODULE"] = "guichet.settings"
     os.environ.setdefault("GUICHET_LOG_LEVEL", "WARNING")
+    # The read-path bench speaks to the app through Django's test client.
+    os.environ.setdefault("GUICHET_ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
     import django
 
     django.setup()
@@ -186,6 +188,57 @@ def bench_detection(count: int) -> list[tuple[str, str, str]]:
     ]
 
 
+def bench_read_path(count: int) -> list[tuple[str, str, str]]:
+    """The whole read an agent makes, GET /api/v1/dossiers/{id} (permission check, decryption,
+    the log entry), with the alerts off and on, on a dossier not assigned to the agent."""
+    from django.conf import settings
+    from django.test import Client
+
+    from guichet.catalog.service import published_procedure
+    from guichet.demo import load_demo
+    from guichet.dossiers import actions
+    from guichet.identity.actions import do_create_token
+    from guichet.testing import BIRTH, BIRTH_ANSWERS, PERSONAS, pdf_file
+
+    people = load_demo(with_dossiers=False)
+    citizen = next(u for u in people.values() if u.email == PERSONAS["citizen_a"])
+    agent = next(u for u in people.values() if u.email == PERSONAS["instructor"])
+    procedure = published_procedure(BIRTH)
+    assert procedure is not None
+    dossier = actions.do_create_draft(citizen, procedure, BIRTH_ANSWERS)
+    actions.do_add_attachment(citizen, dossier.pk, "id_document", pdf_file())
+    actions.do_transition(citizen, dossier.pk, "submit")
+    _, token = do_create_token(agent, "bench")
+    client = Client(headers={"Authorization": f"Bearer {token}"})
+    url = f"/api/v1/dossiers/{dossier.pk}"
+
+    def reads(hours: str, days: str, openings: int) -> Callable[[], None]:
+        def work() -> None:
+            settings.GUICHET_ALERT_WORKING_HOURS = hours
+            settings.GUICHET_ALERT_WORKING_DAYS = days
+            settings.GUICHET_ALERT_UNASSIGNED_OPENINGS = openings
+            for _ in range(count):
+                assert client.get(url).status_code == 200
+
+        return work
+
+    always = "00:00-23:59:59.999999"
+    modes = {
+        "alerts off": reads("", "1-7", 0),
+        "alerts on, unassigned dossier": reads(always, "1-7", 10**9),
+        "alerts on, outside working hours": reads(always, "", 10**9),
+    }
+    best = dict.fromkeys(modes, 0.0)
+    for _ in range(3):
+        for name, work in modes.items():
+            best[name] = max(best[name], _rate(count, work))
+    base = best["alerts off"]
+    return [
+        (name, f"{rate:,.0f} /s", f"{rate / base:.2f}x, +{(1 / rate - 1 / base) * 1e3:.2f} ms")
+        for name, rate in best.items()
+    ]
+
+
 def bench_download(size: int, events: int = 100) -> str:
     """A citizen's download of their `events` entries with proofs, in a log of `size`."""
     from django.db import transaction
@@ -291,6 +344,7 @@ def main() -> None:
     parser.add_argument("--append", type=int, default=20_000, help="events per append run")
     parser.add_argument("--batch", type=int, default=1000, help="events per commit")
     parser.add_argument("--reads", type=int, default=2000, help="agent reads per alert run")
+    parser.add_argument("--requests", type=int, default=300, help="API reads per alert run")
     parser.add_argument("--no-standalone", action="store_true", help="skip export + tool")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="audit-bench-") as temporary:
@@ -304,6 +358,10 @@ def main() -> None:
         table(
             "Security alerts on an agent's read (one transaction per read, best of 3)",
             [("read", "rate", "vs append only"), *bench_detection(args.reads)],
+        )
+        table(
+            "An agent's GET /api/v1/dossiers/{id}, alerts off and on (best of 3)",
+            [("read", "rate", "vs alerts off"), *bench_read_path(args.requests)],
         )
         proofs: list[tuple[str, ...]] = [
             ("log size", "inclusion path", "consistency path", "tlog-proof", "hashes read")
