@@ -8,8 +8,9 @@ organisation's security contact). Cost on the read path, in the read's own trans
 
 - a read during working hours of a dossier assigned to the agent: nothing (no query);
 - an opening of an unassigned dossier, or a download: one upsert into AccessTally and one
-  COUNT on its (agent, kind, time) index;
-- a read outside working hours: one EXISTS on SecurityAlert's (agent, kind, time) index.
+  COUNT (stopping at the threshold) on its (agent, kind, time) index;
+- a read outside working hours: one indexed lookup of the agent's last alert of that kind,
+  once per window per process (a committed alert seen is remembered until its window ends).
 
 An alert is one event of the log (4xx actions) plus one SecurityAlert row for the admins' page,
 and an email to the security contact sent after commit. Dedupe: at most one alert per agent and
@@ -23,13 +24,13 @@ GUICHET_ALERT_TIME_ZONE. A threshold of 0, or empty working hours, turns that ru
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache, partial
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
@@ -163,16 +164,75 @@ def observe(agent_id: str, object_id: str, watch: ReadWatch, now: datetime) -> l
 
 
 def _tally(agent_id: str, kind: int, objects: list[str], now: datetime, limits: Thresholds) -> int:
-    """Stamp each object as touched now and count the distinct objects within the window."""
-    AccessTally.objects.bulk_create(
-        [AccessTally(actor_id=agent_id, kind=kind, object_id=o, at=now) for o in objects],
-        update_conflicts=True,
-        unique_fields=["actor_id", "kind", "object_id"],
-        update_fields=["at"],
-    )
-    return AccessTally.objects.filter(
-        actor_id=agent_id, kind=kind, at__gte=now - limits.window
-    ).count()
+    """Stamp each object as touched now and count the distinct objects within the window, up
+    to the threshold (counting further would only cost time: the rule is crossed)."""
+    threshold = limits.openings if kind == AccessTally.Kind.UNASSIGNED_OPENING else limits.exports
+    sql = _statements()
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.executemany(sql.upsert_tally, [(agent_id, kind, o, adapt(now)) for o in objects])
+        cursor.execute(sql.count_tally, (agent_id, kind, adapt(now - limits.window), threshold))
+        row = cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+def _alerted_recently(agent_id: str, action: int, now: datetime, window: timedelta) -> bool:
+    """Whether an alert of this kind was raised for the agent within the window. A committed
+    alert this process has seen is remembered until its window ends (alerts are never
+    removed), so an agent reading all evening costs one query per window, not one per read."""
+    key = (agent_id, action)
+    seen = _recent_alerts.get(key)
+    if seen is not None and now - seen < window:
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _statements().last_alert,
+            (agent_id, action, connection.ops.adapt_datetimefield_value(now - window)),
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    raised = row[0]
+    if isinstance(raised, datetime):
+        if len(_recent_alerts) > _RECENT_MAX:
+            _recent_alerts.clear()
+        _recent_alerts[key] = raised if timezone.is_aware(raised) else raised.replace(tzinfo=UTC)
+    return True
+
+
+_recent_alerts: dict[tuple[str, int], datetime] = {}
+_RECENT_MAX = 10_000
+
+
+@dataclass(frozen=True)
+class _Statements:
+    upsert_tally: str
+    count_tally: str
+    last_alert: str
+
+
+_STATEMENTS: dict[str, _Statements] = {}
+
+
+def _statements() -> _Statements:
+    """The SQL of the checks on the read path, written once per database vendor: plain
+    statements on indexed columns, since the ORM spends longer composing them than the
+    database spends running them. Names come from the models and are quoted; every value is a
+    parameter."""
+    vendor = connection.vendor
+    if vendor not in _STATEMENTS:
+        q = connection.ops.quote_name
+        tally, alert = q(AccessTally._meta.db_table), q(SecurityAlert._meta.db_table)
+        actor, kind, obj, at = q("actor_id"), q("kind"), q("object_id"), q("at")
+        agent, action, raised = q("agent_id"), q("action"), q("raised_at")
+        upsert = f"INSERT INTO {tally} ({actor}, {kind}, {obj}, {at}) VALUES (%s, %s, %s, %s) "  # noqa: S608
+        upsert += f"ON CONFLICT ({actor}, {kind}, {obj}) DO UPDATE SET {at} = excluded.{at}"
+        count = f"SELECT COUNT(*) FROM (SELECT 1 FROM {tally} WHERE {actor} = %s "  # noqa: S608
+        count += f"AND {kind} = %s AND {at} >= %s LIMIT %s) AS recent"
+        last = f"SELECT {raised} FROM {alert} WHERE {agent} = %s AND {action} = %s "  # noqa: S608
+        last += f"AND {raised} > %s ORDER BY {raised} DESC LIMIT 1"
+        _STATEMENTS[vendor] = _Statements(upsert, count, last)
+    return _STATEMENTS[vendor]
 
 
 def raise_alerts(
@@ -187,10 +247,7 @@ def raise_alerts(
     raised = []
     recipient: str | None = None
     for trigger in triggers:
-        recent = SecurityAlert.objects.filter(
-            agent_id=agent.id, action=trigger.action, raised_at__gt=now - limits.window
-        )
-        if recent.exists():
+        if _alerted_recently(agent.id, trigger.action, now, limits.window):
             continue
         if recipient is None:
             recipient = watch.security_contact()
