@@ -138,8 +138,15 @@ class Api:
             headers["Content-Type"] = "application/json"
             data = json.dumps(body).encode()
         request = urllib.request.Request(self.base + path, data, headers, method=method)  # noqa: S310
-        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
-            return json.loads(answer.read() or b"null")
+        for _ in range(50):
+            try:
+                with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+                    return json.loads(answer.read() or b"null")
+            except urllib.error.HTTPError as error:
+                if error.code != 503:  # load shedding (middleware.py): try again shortly
+                    raise
+                time.sleep(0.1)
+        raise AssertionError(f"{method} {path}: still shed after 50 tries")
 
 
 def _citizen_traffic(
