@@ -2,7 +2,8 @@
 preview, without JavaScript.
 
 `build_form` turns a form and answers into views the templates under catalog/form/ draw
-(`{% include "catalog/form/_items.html" with items=view.items %}`); `answers_from_post` turns
+(`{% include "catalog/form/_form.html" with form_view=view %}`, each item drawn by
+widgets.py); `answers_from_post` turns
 the POST of that form back into answers for the engine (catalog/forms.py), in the shapes the
 API takes. Conditions are evaluated on the server: a question that depends on another shows
 once the answers are saved (the page says so), so no script is needed. A page that failed
@@ -15,9 +16,12 @@ an error's key is also the id of the input it belongs to ("field-children.2.firs
 import datetime
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
+from django.template.loader import render_to_string
 from django.utils.formats import date_format
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
 from guichet.catalog import referentials
@@ -33,6 +37,7 @@ from guichet.catalog.forms import (
 )
 from guichet.catalog.forms_web import type_names
 from guichet.catalog.text import translated
+from guichet.catalog.widgets import format_html_join, render_item, render_items
 
 INPUT_TYPES = {
     "text": "text",
@@ -100,10 +105,32 @@ class FieldView:
     multiple: bool = False
     can_add: bool = False
     text: str = ""
+    editable: bool = True
+    # Options drawn once and reused (the address lists), instead of `options` and `groups`.
+    prepared: SafeString | None = None
+
+    @property
+    def html(self) -> SafeString:
+        return render_item(self, self.editable)
 
     @property
     def id(self) -> str:
         return f"field-{self.name}"
+
+    @property
+    def options_html(self) -> SafeString:
+        """A list's <option>s (in <optgroup>s when grouped), built here rather than in the
+        template: an address offers 60 of them, and a loop of template tags per option is
+        most of a long form's rendering time."""
+        if self.prepared is not None:
+            return self.prepared
+        if self.groups:
+            return format_html_join(
+                "",
+                '<optgroup label="{}">{}</optgroup>',
+                ((group.label, _options_html(group.options)) for group in self.groups),
+            )
+        return _options_html(self.options)
 
     @property
     def error_id(self) -> str:
@@ -121,6 +148,38 @@ class FieldView:
         return " ".join(ids)
 
 
+@lru_cache(maxsize=64)
+def _region_options(selected: str) -> SafeString:
+    return _options_html(
+        [Option(code, name, "", code == selected) for code, name in referentials.regions().items()]
+    )
+
+
+@lru_cache(maxsize=256)
+def _departement_options(region: str, selected: str) -> SafeString:
+    names = referentials.regions()
+    groups = [
+        Group(names[code], [Option(d, d, "", d == selected and code == region) for d in ds])
+        for code, ds in referentials.departements().items()
+    ]
+    return format_html_join(
+        "",
+        '<optgroup label="{}">{}</optgroup>',
+        ((group.label, _options_html(group.options)) for group in groups),
+    )
+
+
+def _options_html(options: list[Option]) -> SafeString:
+    return format_html_join(
+        "",
+        '<option value="{}"{}>{}</option>',
+        ((o.value, SELECTED if o.selected else "", o.label) for o in options),
+    )
+
+
+SELECTED = mark_safe(" selected")
+
+
 @dataclass
 class RowView:
     index: int
@@ -133,6 +192,11 @@ class RowView:
 class PageView:
     title: str
     items: list[FieldView]
+    editable: bool = True
+
+    @property
+    def html(self) -> SafeString:
+        return render_items(self.items, self.editable)
 
 
 @dataclass
@@ -232,6 +296,7 @@ class _Builder:
             required=bool(spec.get("required")),
             widget=_widget(spec),
             errors=list(self.errors.get(path, [])),
+            editable=self.editable,
         )
         self.index[path] = view
         if kind in LAYOUT_TYPES:
@@ -286,7 +351,6 @@ class _Builder:
     def _address(self, view: FieldView, value: dict[str, Any]) -> None:
         region = str(value.get("region") or "")
         departement = str(value.get("departement") or "")
-        names = referentials.regions()
         parts = {
             "region": FieldView(
                 name=f"{view.name}.region",
@@ -294,7 +358,7 @@ class _Builder:
                 label=_("Region"),
                 widget="select",
                 value=region,
-                options=[Option(code, label, "", code == region) for code, label in names.items()],
+                prepared=_region_options(region),
             ),
             "departement": FieldView(
                 name=f"{view.name}.departement",
@@ -302,13 +366,7 @@ class _Builder:
                 label=_("Département"),
                 widget="select",
                 value=departement,
-                groups=[
-                    Group(
-                        names[code],
-                        [Option(d, d, "", d == departement and code == region) for d in ds],
-                    )
-                    for code, ds in referentials.departements().items()
-                ],
+                prepared=_departement_options(region, departement),
             ),
             "commune": FieldView(
                 name=f"{view.name}.commune",
@@ -385,7 +443,7 @@ def build_form(
             name = str(spec.get("name", ""))
             items.append(builder.item(spec, values.get(name), stored.get(name), name))
         if items or title:
-            result.append(PageView(title, items))
+            result.append(PageView(title, items, editable))
     return FormView(result, has_conditions, builder.index)
 
 
@@ -461,3 +519,16 @@ def answers_from_post(
             )
         answers[name] = rows
     return answers
+
+
+def render_preview(
+    form: list[dict[str, Any]],
+    answers: dict[str, Any] | None = None,
+    errors: Mapping[str, list[str]] | None = None,
+) -> SafeString:
+    """The form exactly as an applicant sees it (for the designer's preview): wrap it in a
+    <form> that posts to a view calling `answers_from_post` and `check_answers`."""
+    view = build_form(form, answers or {}, errors=errors)
+    return SafeString(
+        render_to_string("catalog/form/_form.html", {"form_view": view, "editable": True})
+    )
