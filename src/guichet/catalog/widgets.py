@@ -59,7 +59,8 @@ def _errors(errors: list[str], error_id: str) -> SafeString:
     if not errors:
         return EMPTY
     prefix = format_html('<span class="visually-hidden">{} </span>', _("Error:"))
-    lines = mark_safe("<br>").join(format_html("{}{}", prefix, error) for error in errors)
+    # Each line is built by format_html; the joined string must stay marked safe.
+    lines = SafeString("<br>".join(format_html("{}{}", prefix, error) for error in errors))
     return format_html('<p class="field-error" id="{}">{}</p>', error_id, lines)
 
 

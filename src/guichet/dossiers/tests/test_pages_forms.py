@@ -97,6 +97,7 @@ def test_a_repeatable_block_without_javascript(world: dict[str, User]) -> None:
     assert wrong.status_code == 400
     assert '<a href="#field-associates.0.nin">' in _html(wrong)
     assert 'id="field-associates.0.nin-error"' in _html(wrong)
+    assert "&lt;" not in _html(wrong)  # error markup drawn, not shown as text
 
     client.post(
         f"/dossiers/{dossier.pk}/answers/",
