@@ -88,7 +88,8 @@ def on_not_found(request: HttpRequest, error: Http404) -> HttpResponse:
 
 @api.exception_handler(PermissionDenied)
 def on_forbidden(request: HttpRequest, error: PermissionDenied) -> HttpResponse:
-    return _error(request, 403, "forbidden", _("You may not do this."))
+    # Refusals that say why (the workflow gives a step to another role) keep their message.
+    return _error(request, 403, "forbidden", str(error) or _("You may not do this."))
 
 
 @api.exception_handler(AuthenticationError)

@@ -43,6 +43,8 @@ class Action(models.IntegerChoices):
     DRAFT_DELETED = 114, _("Draft deleted")
     DOCUMENT_ISSUED = 115, _("Sealed document issued")
     DOCUMENT_REVOKED = 116, _("Sealed document revoked")
+    DOSSIER_MOVED = 117, _("Application moved to another step")
+    DOSSIER_OVERDUE = 118, _("Deadline passed: supervisors alerted")
     # 2xx: reads of personal data
     DOSSIER_OPENED = 201, _("Application opened by an agent")
     ATTACHMENT_DOWNLOADED = 202, _("Document downloaded")

@@ -152,6 +152,11 @@ class Workflow:
         return found.display if found else state
 
     @property
+    def agent_roles(self) -> frozenset[str]:
+        """The organisation roles some transition is given to."""
+        return frozenset(role for t in self.transitions for role in t.by if role != APPLICANT)
+
+    @property
     def open_states(self) -> frozenset[str]:
         return frozenset(n for n, s in self.states.items() if not s.is_final)
 
@@ -178,27 +183,27 @@ DEFAULT_WORKFLOW: dict[str, Any] = {
         "draft": {"kind": OPEN, "label": _label("Brouillon", "Draft"), "editable": True},
         "submitted": {
             "kind": OPEN,
-            "label": _label("Déposé", "Submitted"),
+            "label": _label("Déposée", "Submitted"),
             "actors": _AGENTS,
         },
         "in_review": {
             "kind": OPEN,
-            "label": _label("En instruction", "In review"),
+            "label": _label("En cours d'instruction", "In review"),
             "actors": _AGENTS,
         },
         "changes_requested": {
             "kind": OPEN,
-            "label": _label("Compléments demandés", "Changes requested"),
+            "label": _label("Corrections demandées", "Changes requested"),
             "actors": [APPLICANT],
             "editable": True,
             "pauses_deadline": True,
         },
-        "accepted": {"kind": FINAL, "outcome": "accepted", "label": _label("Accepté", "Accepted")},
-        "rejected": {"kind": FINAL, "outcome": "rejected", "label": _label("Refusé", "Rejected")},
+        "accepted": {"kind": FINAL, "outcome": "accepted", "label": _label("Acceptée", "Accepted")},
+        "rejected": {"kind": FINAL, "outcome": "rejected", "label": _label("Refusée", "Rejected")},
         "withdrawn": {
             "kind": FINAL,
             "outcome": "withdrawn",
-            "label": _label("Retiré", "Withdrawn"),
+            "label": _label("Retirée", "Withdrawn"),
         },
     },
     "transitions": [
@@ -223,7 +228,7 @@ DEFAULT_WORKFLOW: dict[str, Any] = {
             "to": "in_review",
             "by": ["supervisor"],
             "assign": ASSIGN_CHOSEN,
-            "label": _label("Attribuer", "Assign"),
+            "label": _label("Confier", "Assign"),
         },
         {
             "name": "request_changes",
@@ -231,14 +236,14 @@ DEFAULT_WORKFLOW: dict[str, Any] = {
             "to": "changes_requested",
             "by": _AGENTS,
             "reason_required": True,
-            "label": _label("Demander des compléments", "Request changes"),
+            "label": _label("Demander des corrections", "Request changes"),
         },
         {
             "name": "resubmit",
             "from": "changes_requested",
             "to": "in_review",
             "by": [APPLICANT],
-            "label": _label("Renvoyer corrigé", "Send back corrected"),
+            "label": _label("Renvoyer la demande corrigée", "Send back corrected"),
         },
         {
             "name": "accept",

@@ -29,7 +29,7 @@ from guichet.documents.render import Page, date_text, render
 from guichet.documents.verify import Verdict, verify_pdf, verify_qr
 from guichet.dossiers import access as dossier_access
 from guichet.dossiers.models import Dossier, DossierEvent
-from guichet.dossiers.workflow import Action, State
+from guichet.dossiers.workflow import State
 from guichet.errors import ActionError
 from guichet.identity.models import Organisation, User
 
@@ -83,7 +83,9 @@ def _dossier_facts(dossier_id: UUID) -> DossierFacts:
         DossierEvent.objects.filter(
             dossier=dossier,
             kind=DossierEvent.Kind.TRANSITION,
-            action__in=[Action.ACCEPT, Action.REJECT],
+            # The transition into the final state, whatever the workflow names it (a tacit
+            # decision included).
+            to_state=dossier.state,
         )
         .select_related("actor")
         .order_by("-at", "-id")
@@ -99,7 +101,8 @@ def _dossier_facts(dossier_id: UUID) -> DossierFacts:
     return DossierFacts(
         dossier_id=dossier.pk,
         number=dossier.number or "",
-        state=dossier.state,
+        # The outcome, not the state's name: workflows name their final states as they like.
+        state=dossier.outcome or dossier.state,
         organisation=dossier.organisation,
         procedure=dossier.procedure,
         applicant=applicant,

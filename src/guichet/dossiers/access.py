@@ -22,25 +22,24 @@ from uuid import UUID
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from guichet.catalog.models import Procedure
+from guichet.catalog.service import workflow_for
+from guichet.catalog.workflow_def import (
+    ASSIGN_SELF,
+    DECISION_OUTCOMES,
+    STATE_NAME,
+    TransitionDef,
+    Workflow,
+    parse_workflow,
+)
 from guichet.dossiers import journal
 from guichet.dossiers.models import Attachment, Dossier, DossierEvent, DossierIndex, Message
-from guichet.dossiers.workflow import (
-    AGENT,
-    APPLICANT,
-    DECISION_STATES,
-    EDITABLE_STATES,
-    FINAL_STATES,
-    OPEN_STATES,
-    TRANSITIONS,
-    Action,
-    State,
-)
+from guichet.dossiers.workflow import APPLICANT, Action, State, workflow_of
 from guichet.errors import Unavailable
 from guichet.identity.models import Role, User
 from guichet.identity.service import (
@@ -84,12 +83,26 @@ def _is_applicant(user: AnyUser, dossier: Dossier) -> bool:
     return isinstance(user, User) and user.is_active and dossier.applicant_id == user.pk
 
 
+def agent_roles(user: AnyUser, dossier: Dossier) -> set[str]:
+    """The roles the user holds over this dossier. A dossier routed to a team is the team's:
+    its agents' roles count, and the organisation's supervisors keep theirs (they oversee every
+    team); the organisation's other agents have none. Otherwise, the organisation's roles."""
+    if dossier.team_id is None:
+        return roles_in(user, dossier.organisation_id)
+    held = roles_in(user, dossier.team_id)
+    if Role.SUPERVISOR in roles_in(user, dossier.organisation_id):
+        held.add(Role.SUPERVISOR)
+    return held
+
+
 def _is_instructor(user: AnyUser, dossier: Dossier) -> bool:
     if dossier.state == State.DRAFT:
         return False  # a draft is the applicant's own business until it is submitted
     if dossier.applicant_id == user.pk:
         return False  # an agent filing with their own administration may not judge their case
-    return bool(roles_in(user, dossier.organisation_id) & INSTRUCTION_ROLES)
+    # A workflow may give a step to another role (designer, org_admin): they see the dossier.
+    acting = INSTRUCTION_ROLES | workflow_of(dossier).agent_roles
+    return bool(agent_roles(user, dossier) & acting)
 
 
 def can_see(user: AnyUser, dossier: Dossier) -> bool:
@@ -99,40 +112,68 @@ def can_see(user: AnyUser, dossier: Dossier) -> bool:
 def is_entitled(user: AnyUser, dossier: Dossier, action: str) -> bool:
     """Whether the user's part in the dossier lets them fire `action` at all, whatever its
     state: telling "not yours to do" (403) from "no longer possible" (409)."""
-    if action not in Action.values:
+    transition = workflow_of(dossier).transition(action)
+    if transition is None:
         return False
-    transition = TRANSITIONS[Action(action)]
-    if transition.by == APPLICANT:
-        return _is_applicant(user, dossier)
-    if transition.by == AGENT:
-        held = roles_in(user, dossier.organisation_id)
-        return _is_instructor(user, dossier) and bool(held & transition.roles)
-    return False
+    if transition.by_applicant and _is_applicant(user, dossier):
+        return True
+    return _is_instructor(user, dossier) and bool(agent_roles(user, dossier) & transition.by)
 
 
 def can_fire(user: AnyUser, dossier: Dossier, action: str) -> bool:
     if not is_entitled(user, dossier, action):
         return False
-    if dossier.state not in TRANSITIONS[Action(action)].sources:
+    transition = workflow_of(dossier).transition(action)
+    if transition is None or dossier.state not in transition.sources:
         return False
-    already_theirs = action == Action.TAKE and dossier.assigned_to_id == user.pk
+    already_theirs = transition.assign == ASSIGN_SELF and dossier.assigned_to_id == user.pk
     return not already_theirs
 
 
 def get_abilities(user: AnyUser, dossier: Dossier) -> dict[str, bool]:
-    """What this user may do with this dossier: used by pages, API and access checks alike."""
+    """What this user may do with this dossier: used by pages, API and access checks alike.
+    Every transition of the dossier's workflow is a key (the default's always are)."""
     applicant = _is_applicant(user, dossier)
     instructor = _is_instructor(user, dossier)
+    workflow = workflow_of(dossier)
+    state = workflow.state(dossier.state)
     abilities = {
         VIEW: applicant or instructor,
-        EDIT: applicant and dossier.state in EDITABLE_STATES,
+        EDIT: applicant and state is not None and state.editable,
         "delete": applicant and dossier.state == State.DRAFT,
         MESSAGE: (applicant and dossier.state != State.DRAFT) or instructor,
         INSTRUCT: instructor,
     }
     for action in Action.values:
-        abilities[action] = can_fire(user, dossier, action)
+        abilities[action] = False
+    for transition in workflow.transitions:
+        abilities[transition.name] = can_fire(user, dossier, transition.name)
     return abilities
+
+
+def agent_transitions(user: AnyUser, dossier: Dossier) -> list[TransitionDef]:
+    """The transitions this agent may fire now, in the workflow's order: what their page and
+    the API offer them, each saying whether it needs a reason."""
+    if not _is_instructor(user, dossier):
+        return []
+    return [
+        t
+        for t in workflow_of(dossier).transitions
+        if t.by - {APPLICANT} and can_fire(user, dossier, t.name)
+    ]
+
+
+def is_overdue(dossier: Dossier, now: datetime.datetime) -> bool:
+    """Past its statutory or step deadline, with the administration (a dossier waiting on the
+    applicant has its clock stopped) and not yet closed."""
+    if dossier.state == State.DRAFT or dossier.closed_at or dossier.paused_at:
+        return False
+    return any(due is not None and due < now for due in (dossier.due_at, dossier.step_due_at))
+
+
+def _overdue_q(now: datetime.datetime) -> Q:
+    late = Q(due_at__lt=now) | Q(step_due_at__lt=now)
+    return late & Q(paused_at__isnull=True, closed_at__isnull=True)
 
 
 def _load(dossier_id: UUID | str, *, for_update: bool = False) -> Dossier:
@@ -141,7 +182,7 @@ def _load(dossier_id: UUID | str, *, for_update: bool = False) -> Dossier:
     except ValueError:
         raise Http404 from None
     dossiers = Dossier.objects.select_related(
-        "procedure", "procedure__organisation", "applicant", "assigned_to"
+        "procedure", "procedure__organisation", "applicant", "assigned_to", "team"
     )
     if for_update:
         # of=("self",) because PostgreSQL cannot lock the nullable side of an outer join.
@@ -189,7 +230,7 @@ def applicant_dossiers(user: AnyUser) -> QuerySet[Dossier]:
         return Dossier.objects.none()
     return (
         Dossier.objects.filter(applicant=user)
-        .select_related("procedure", "applicant", "assigned_to")
+        .select_related("procedure", "applicant", "assigned_to", "team")
         .order_by("-updated_at")
     )
 
@@ -206,6 +247,8 @@ class QueueFilters:
     state: str = ""
     mine: bool = False
     overdue: bool = False
+    # Dossiers in a step only a supervisor acts on (a multi-level approval's decision).
+    awaiting_decision: bool = False
     # An exact national id, email or phone (any format): matched through the blind indexes.
     find: str = ""
     # Test dossiers (filed from the designer pages) instead of real ones.
@@ -235,7 +278,6 @@ QUEUE_DEFERRED = (
     "procedure__summary",
     "procedure__legal_basis",
     "procedure__form",
-    "procedure__workflow",
     "procedure__search_text",
 )
 
@@ -247,18 +289,15 @@ def instruction_queue(
 
     Keyset pagination on (due_at, id): page 400 costs what page 1 costs.
     """
-    organisations = organisations_with_role(user, INSTRUCTION_ROLES)
-    dossiers = Dossier.objects.filter(organisation_id__in=organisations).exclude(state=State.DRAFT)
+    dossiers = Dossier.objects.filter(_visible_to(user)).exclude(state=State.DRAFT)
     dossiers = dossiers.filter(is_test=filters.test)
     if isinstance(user, User):
         dossiers = dossiers.exclude(applicant=user)  # see _is_instructor: not their own case
-    if filters.state in State.values:
-        states = [filters.state]
-    elif filters.find:
-        states = [state for state in State.values if state != State.DRAFT]  # decided ones too
-    else:
-        states = list(OPEN_STATES)
-    dossiers = dossiers.filter(state__in=states, due_at__isnull=False)
+    if filters.state in _known_states(filters.state, dossiers):
+        dossiers = dossiers.filter(state=filters.state)
+    elif not filters.find:  # a search looks at decided dossiers too
+        dossiers = dossiers.filter(closed_at__isnull=True)
+    dossiers = dossiers.filter(due_at__isnull=False)
     if filters.find:
         dossiers = dossiers.filter(_found(filters.find))
         _note_read(user, None, "search")
@@ -268,17 +307,17 @@ def instruction_queue(
         dossiers = dossiers.filter(assigned_to=user)
     if filters.overdue:
         # The clock stops while the applicant has the dossier back (changes requested).
-        dossiers = dossiers.filter(
-            due_at__lt=timezone.now(), state__in=[State.SUBMITTED, State.IN_REVIEW]
-        )
+        dossiers = dossiers.filter(_overdue_q(timezone.now()))
+    if filters.awaiting_decision:
+        dossiers = dossiers.filter(_awaiting_decision(dossiers))
     position = decode_cursor(cursor) if cursor else None
     if position is not None:
         due, key = position
         dossiers = dossiers.filter(Q(due_at__gt=due) | Q(due_at=due, id__gt=key))
-    # The procedure's form, workflow and texts are not shown in a queue: decoding their JSON for
-    # every row was most of a page's time.
+    # The procedure's form and texts are not shown in a queue: decoding their JSON for every row
+    # was most of a page's time. Its workflow stays: rows show its state labels and overdue flag.
     rows = list(
-        dossiers.select_related("procedure", "applicant", "assigned_to")
+        dossiers.select_related("procedure", "applicant", "assigned_to", "team")
         .defer(*QUEUE_DEFERRED)
         .order_by("due_at", "id")[: limit + 1]
     )
@@ -286,12 +325,63 @@ def instruction_queue(
     return QueuePage(dossiers=rows[:limit], next_cursor=next_cursor)
 
 
+def _visible_to(user: AnyUser) -> Q:
+    """The queue's share of _is_instructor, in SQL: dossiers of the user's organisations that
+    no team took, those of the user's teams, and every dossier of organisations they supervise."""
+    instructing = organisations_with_role(user, INSTRUCTION_ROLES)
+    supervised = organisations_with_role(user, {Role.SUPERVISOR})
+    return (
+        Q(organisation_id__in=instructing, team__isnull=True)
+        | Q(team_id__in=instructing)
+        | Q(organisation_id__in=supervised)
+    )
+
+
+def _workflows(dossiers: QuerySet[Dossier]) -> Iterator[tuple[Procedure, Workflow]]:
+    """The workflows of the procedures these dossiers belong to, in one query."""
+    procedures = Procedure.objects.filter(pk__in=dossiers.values("procedure_id")).only(
+        "id", "version", "workflow"
+    )
+    for procedure in procedures:
+        yield procedure, parse_workflow(workflow_for(procedure, procedure.version))
+
+
+def _known_states(state: str, dossiers: QuerySet[Dossier]) -> set[str]:
+    """The states but the draft of these dossiers' workflows; an unknown state filters
+    nothing (as an empty one), a known one no dossier is in shows an empty page."""
+    if not state or state == State.DRAFT or not STATE_NAME.match(state):
+        return set()
+    return {name for _p, workflow in _workflows(dossiers) for name in workflow.states} - {
+        State.DRAFT
+    }
+
+
+def _awaiting_decision(dossiers: QuerySet[Dossier]) -> Q:
+    """Dossiers in a state of their workflow where supervisors act and instructors do not: one
+    query for the procedures concerned, whatever the number of dossiers."""
+    matches = Q(pk__in=[])
+    for procedure, workflow in _workflows(dossiers):
+        states = [
+            name
+            for name, state in workflow.states.items()
+            if Role.SUPERVISOR in state.actors and Role.INSTRUCTOR not in state.actors
+        ]
+        if states:
+            matches |= Q(procedure_id=procedure.pk, state__in=states)
+    return matches
+
+
+def _flag(params: Any, name: str) -> bool:
+    return str(params.get(name, "")).lower() in {"1", "true", "on", "yes"}
+
+
 def parse_filters(params: Any) -> QueueFilters:
     return QueueFilters(
         procedure=str(params.get("procedure", "") or "")[:80],
-        state=str(params.get("state", "") or ""),
-        mine=str(params.get("mine", "")).lower() in {"1", "true", "on", "yes"},
-        overdue=str(params.get("overdue", "")).lower() in {"1", "true", "on", "yes"},
+        state=str(params.get("state", "") or "")[:20],
+        mine=_flag(params, "mine"),
+        overdue=_flag(params, "overdue"),
+        awaiting_decision=_flag(params, "awaiting_decision"),
         find=str(params.get("find", "") or "").strip()[:MAX_FIND_LENGTH],
         test=str(params.get("test", "")).lower() in {"1", "true", "on", "yes"},
     )
@@ -475,7 +565,7 @@ def _label(dossier: Dossier) -> str:
 def erasure_date(dossier: Dossier) -> datetime.datetime | None:
     """When the retention rules erase this dossier: the procedure's retention period after its
     final state, a draft left untouched for GUICHET_DRAFT_RETENTION_DAYS, never while open."""
-    if dossier.state in FINAL_STATES and dossier.closed_at is not None:
+    if dossier.outcome and dossier.closed_at is not None:
         return dossier.closed_at + datetime.timedelta(days=dossier.procedure.retention_days)
     if dossier.state == State.DRAFT:
         return dossier.updated_at + datetime.timedelta(days=draft_retention_days())
@@ -492,7 +582,7 @@ def closure_verdict(dossier: Dossier, now: datetime.datetime) -> Kept | None:
     administration must keep for the procedure's retention period; an open application stays
     with the administration until its decision, then the same period runs."""
     days = dossier.procedure.retention_days
-    if dossier.state in DECISION_STATES:
+    if dossier.outcome in DECISION_OUTCOMES:
         until = erasure_date(dossier)
         if until is None or until <= now:
             return None
@@ -501,7 +591,7 @@ def closure_verdict(dossier: Dossier, now: datetime.datetime) -> Kept | None:
             _("The administration must keep its decisions for %(days)d days.") % {"days": days},
             timezone.localdate(until),
         )
-    if dossier.state in OPEN_STATES:
+    if not dossier.outcome and dossier.state != State.DRAFT:
         return Kept(
             _label(dossier),
             _(
@@ -608,6 +698,30 @@ def _iso(moment: datetime.datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
+def tacit_due(now: datetime.datetime) -> list[UUID]:
+    """Dossiers whose tacit decision date has passed while with the administration."""
+    due = Dossier.objects.filter(
+        tacit_at__lte=now, closed_at__isnull=True, paused_at__isnull=True
+    ).exclude(state=State.DRAFT)
+    return list(due.order_by("tacit_at", "pk").values_list("pk", flat=True))
+
+
+def escalation_due(now: datetime.datetime) -> list[UUID]:
+    """Overdue dossiers with a breach not yet escalated (statutory or step deadline)."""
+    statutory = Q(due_at__lt=now) & (
+        Q(escalated_due_at__isnull=True) | ~Q(escalated_due_at=F("due_at"))
+    )
+    step = Q(step_due_at__lt=now) & (
+        Q(escalated_step_due_at__isnull=True) | ~Q(escalated_step_due_at=F("step_due_at"))
+    )
+    due = (
+        Dossier.objects.filter(statutory | step)
+        .filter(closed_at__isnull=True, paused_at__isnull=True)
+        .exclude(state=State.DRAFT)
+    )
+    return list(due.order_by("pk").values_list("pk", flat=True))
+
+
 @dataclass(frozen=True)
 class Due:
     dossier: Dossier
@@ -637,13 +751,13 @@ def _retention_candidates(horizon: datetime.datetime) -> Iterable[Dossier]:
     base = Dossier.objects.select_related("procedure", "applicant").order_by("pk")
     for procedure in Procedure.objects.all():
         cutoff = horizon - datetime.timedelta(days=procedure.retention_days)
-        yield from base.filter(procedure=procedure, state__in=FINAL_STATES, closed_at__lte=cutoff)
+        yield from base.filter(procedure=procedure, closed_at__lte=cutoff).exclude(outcome="")
     drafts_cutoff = horizon - datetime.timedelta(days=draft_retention_days())
     yield from base.filter(state=State.DRAFT, updated_at__lte=drafts_cutoff)
 
 
 def _not_yet_warned(dossier: Dossier) -> bool:
     # "Once" per retention period: a draft edited after the warning starts a new period.
-    basis = dossier.closed_at if dossier.state in FINAL_STATES else dossier.updated_at
+    basis = dossier.closed_at if dossier.outcome else dossier.updated_at
     warned = dossier.retention_notified_at
     return warned is None or (basis is not None and warned < basis)

@@ -32,6 +32,15 @@ from guichet.catalog.forms import (
 )
 from guichet.catalog.models import Procedure
 from guichet.catalog.service import definition_for, draft_upgrade
+from guichet.catalog.workflow_def import (
+    ASSIGN_CHOSEN,
+    ASSIGN_SELF,
+    DECISION_OUTCOMES,
+    TACIT_DECISION,
+    StateDef,
+    TransitionDef,
+    Workflow,
+)
 from guichet.dossiers import access, journal
 from guichet.dossiers.models import (
     Attachment,
@@ -43,9 +52,9 @@ from guichet.dossiers.models import (
     NumberCounter,
 )
 from guichet.dossiers.tasks import send_dossier_notification
-from guichet.dossiers.workflow import APPLICANT, FINAL_STATES, TRANSITIONS, Action, State
+from guichet.dossiers.workflow import State, workflow_of
 from guichet.errors import ActionError, Conflict, refuse_nul
-from guichet.identity.models import User
+from guichet.identity.models import Organisation, Role, User
 from guichet.identity.service import Kept, colleagues, open_names
 from guichet.vault.service import (
     InvalidIndexValue,
@@ -86,7 +95,17 @@ def _record(
     event.comment = comment
     event.comment_sealed = encrypt_field(owner, event.uid, "comment", comment) if comment else None
     event.save()
-    _log(dossier, actor, kind, action, from_state, to_state)
+    if kind == DossierEvent.Kind.TRANSITION:
+        details = {"from": from_state, "to": to_state}
+        transition = workflow_of(dossier).transition(action)
+        if transition is not None and transition.assign:
+            details["assigned_to"] = str(dossier.assigned_to_id or "")
+        logged = journal.transition_action(workflow_of(dossier), transition, from_state)
+        if logged == LogAction.DOSSIER_MOVED:
+            details["transition"] = action
+        journal.log_change(dossier, actor, logged, **details)
+    else:
+        journal.log_change(dossier, actor, LOGGED_KINDS[DossierEvent.Kind(kind)])
     return event
 
 
@@ -97,20 +116,6 @@ LOGGED_KINDS = {
     DossierEvent.Kind.ATTACHMENT_REMOVED: LogAction.ATTACHMENT_REMOVED,
     DossierEvent.Kind.MESSAGE: LogAction.MESSAGE_POSTED,
 }
-
-
-def _log(
-    dossier: Dossier, actor: User, kind: str, action: str, from_state: str, to_state: str
-) -> None:
-    """The history event's twin in the transparency log, in the same transaction. Comments and
-    answers stay out of it: the log is public in its hashes and permanent."""
-    if kind == DossierEvent.Kind.TRANSITION:
-        details = {"from": from_state, "to": to_state}
-        if action in (Action.TAKE, Action.ASSIGN):
-            details["assigned_to"] = str(dossier.assigned_to_id or "")
-        journal.log_change(dossier, actor, journal.TRANSITIONS[Action(action)], **details)
-    else:
-        journal.log_change(dossier, actor, LOGGED_KINDS[DossierEvent.Kind(kind)])
 
 
 def _agent_name(dossier: Dossier, actor: User) -> str:
@@ -366,33 +371,75 @@ def _next_number(year: int) -> str:
     return f"{settings.GUICHET_NUMBER_PREFIX}-{year}-{last:06d}"
 
 
+def _route(dossier: Dossier, workflow: Workflow, answers: dict[str, Any]) -> None:
+    """Send a new dossier to the team its answers name: a child organisation of the
+    procedure's, found by short name. A team that does not exist (renamed, not yet created)
+    leaves the dossier with the whole organisation rather than nobody."""
+    if workflow.routing is None:
+        return
+    slug = workflow.routing.team_for(answers)
+    if slug:
+        dossier.team = Organisation.objects.filter(
+            parent_id=dossier.organisation_id, slug=slug
+        ).first()
+
+
+def _enter(dossier: Dossier, target: StateDef, now: Any) -> None:
+    """The clock of a new step: its own deadline, nothing escalated yet."""
+    if target.deadline_days and not target.is_final:
+        dossier.step_due_at = now + timedelta(days=target.deadline_days)
+    else:
+        dossier.step_due_at = None
+    dossier.escalated_step_due_at = None
+
+
 def _apply(
-    user: User, dossier: Dossier, action: Action, comment: str, assignee: User | None
+    user: User | None,
+    dossier: Dossier,
+    workflow: Workflow,
+    transition: TransitionDef | None,
+    target_name: str,
+    assignee: User | None,
+    answers: dict[str, Any] | None,
 ) -> None:
-    """Side effects of a transition besides the state: deadlines, assignment, decision time."""
+    """Side effects of a transition besides the state: deadlines, routing, assignment,
+    decision time. They follow from the states' kinds, so every workflow gets them."""
     now = timezone.now()
-    if action == Action.SUBMIT:
+    source = workflow.states[dossier.state]
+    target = workflow.states[target_name]
+    if dossier.state == workflow.initial:
         dossier.number = _next_number(timezone.localdate(now).year)
         dossier.submitted_at = now
-        dossier.due_at = now + timedelta(days=dossier.procedure.deadline_days)
-    elif action == Action.TAKE:
+        days = workflow.statutory_deadline_days or dossier.procedure.deadline_days
+        dossier.due_at = now + timedelta(days=days)
+        if workflow.tacit is not None:
+            dossier.tacit_at = now + timedelta(days=workflow.tacit.after_days)
+        _route(dossier, workflow, answers or {})
+    if transition is not None and transition.assign == ASSIGN_SELF:
         dossier.assigned_to = user
-    elif action == Action.ASSIGN:
+    elif transition is not None and transition.assign == ASSIGN_CHOSEN:
         dossier.assigned_to = assignee
-    elif action == Action.REQUEST_CHANGES:
+    if target.pauses_deadline and not source.pauses_deadline:
         dossier.paused_at = now
-    elif action == Action.RESUBMIT:
-        if dossier.paused_at and dossier.due_at:
-            dossier.due_at += now - dossier.paused_at
+    elif source.pauses_deadline and not target.pauses_deadline:
+        # The time spent waiting on the applicant is given back to the administration.
+        if dossier.paused_at:
+            waited = now - dossier.paused_at
+            dossier.due_at = dossier.due_at + waited if dossier.due_at else None
+            dossier.tacit_at = dossier.tacit_at + waited if dossier.tacit_at else None
         dossier.paused_at = None
-    elif action in (Action.ACCEPT, Action.REJECT):
+    if target.outcome in DECISION_OUTCOMES:
         dossier.decided_at = now
-    if TRANSITIONS[action].target in FINAL_STATES:
+    if target.is_final:
+        dossier.outcome = target.outcome
         dossier.closed_at = now  # the retention period runs from here
+        dossier.tacit_at = None
+    if target_name != dossier.state:
+        _enter(dossier, target, now)
 
 
 def _resolve_assignee(dossier: Dossier, assignee_id: Any) -> User:
-    for agent in colleagues(dossier.organisation_id):
+    for agent in colleagues(dossier.team_id or dossier.organisation_id):
         if str(agent.pk) == str(assignee_id):
             return agent
     raise ActionError(
@@ -401,63 +448,194 @@ def _resolve_assignee(dossier: Dossier, assignee_id: Any) -> User:
     )
 
 
-@transaction.atomic
-def do_transition(
-    user: User, dossier_id: Any, action: str, comment: str = "", assignee_id: Any = None
-) -> Dossier:
-    """Fire one workflow action. The row lock makes two concurrent decisions impossible: the
-    second one waits, then finds the state has moved on and gets a Conflict."""
-    if action not in Action.values:
-        raise ActionError(
-            _("Unknown action."), {"action": [_("Choose one of: %s.") % ", ".join(Action.values)]}
-        )
-    act = Action(action)
-    transition = TRANSITIONS[act]
-    dossier = access.access_dossier(user, dossier_id, access.VIEW, for_update=True)
-    if not access.can_fire(user, dossier, act):
-        if access.is_entitled(user, dossier, act):
-            # Theirs to do, but the state moved on (often another agent decided first).
-            raise Conflict(
-                _("This dossier is now “%(state)s”: this action is no longer possible.")
-                % {"state": State(dossier.state).label}
-            )
-        raise PermissionDenied
+def _roles(transition: TransitionDef) -> str:
+    names = {"applicant": _("the applicant"), **{role.value: str(role.label) for role in Role}}
+    return ", ".join(names.get(role, role) for role in sorted(transition.by))
+
+
+def _find_transition(workflow: Workflow, action: Any) -> TransitionDef:
+    transition = workflow.transition(action) if isinstance(action, str) else None
+    if transition is None:
+        names = ", ".join(t.name for t in workflow.transitions)
+        raise ActionError(_("Unknown action."), {"action": [_("Choose one of: %s.") % names]})
+    return transition
+
+
+def _check_comment(transition: TransitionDef, comment: str) -> str:
     comment = comment.strip()
-    if transition.comment_required and not comment:
+    if transition.reason_required and not comment:
         raise ActionError(_("Please give the reasons."), {"comment": [_("A comment is required.")]})
     if len(comment) > MAX_COMMENT_LENGTH:
         raise ActionError(_("The comment is too long."), {"comment": [_("Too long.")]})
     refuse_nul(comment, "comment")
-    if act in (Action.SUBMIT, Action.RESUBMIT):
+    return comment
+
+
+@transaction.atomic
+def do_transition(
+    user: User, dossier_id: Any, action: str, comment: str = "", assignee_id: Any = None
+) -> Dossier:
+    """Fire one transition of the dossier's workflow. The row lock makes two concurrent
+    decisions impossible: the second one waits, then finds the state has moved on and gets a
+    Conflict. Someone the workflow does not give the transition to gets PermissionDenied."""
+    dossier = access.access_dossier(user, dossier_id, access.VIEW, for_update=True)
+    workflow = workflow_of(dossier)
+    transition = _find_transition(workflow, action)
+    if not access.can_fire(user, dossier, transition.name):
+        if access.is_entitled(user, dossier, transition.name):
+            # Theirs to do, but the state moved on (often another agent decided first).
+            raise Conflict(
+                _("This dossier is now “%(state)s”: this action is no longer possible.")
+                % {"state": workflow.label(dossier.state)}
+            )
+        raise PermissionDenied(
+            _("The workflow gives this step to: %(roles)s.") % {"roles": _roles(transition)}
+        )
+    comment = _check_comment(transition, comment)
+    source = workflow.states[dossier.state]
+    target = workflow.states[transition.target]
+    by_applicant = user.pk == dossier.applicant_id
+    answers = None
+    if by_applicant and source.editable and not target.is_final:
+        # Leaving the applicant's hands (submission, corrections sent back): answers complete.
         answers = access.read_answers(user, dossier)
         checked = _check(dossier, answers, complete=True)
         if checked != answers:
             _seal_answers(dossier, checked)
             _reindex(dossier, checked)
-    assignee = _resolve_assignee(dossier, assignee_id) if act == Action.ASSIGN else None
+        answers = checked
+    assignee = (
+        _resolve_assignee(dossier, assignee_id) if transition.assign == ASSIGN_CHOSEN else None
+    )
     previous = dossier.state
-    _apply(user, dossier, act, comment, assignee)
+    _apply(user, dossier, workflow, transition, transition.target, assignee, answers)
     dossier.state = transition.target
     dossier.save()
     _record(
         dossier,
         user,
         DossierEvent.Kind.TRANSITION,
-        action=act,
+        action=transition.name,
         from_state=previous,
         to_state=dossier.state,
         comment=comment,
     )
     if dossier.state != previous:
         # The applicant hears of every change of state; a change of hands alone is internal.
-        _notify(dossier, dossier.applicant_id, "transition", act)
-    if act == Action.ASSIGN and assignee is not None and assignee.pk != user.pk:
-        _notify(dossier, assignee.pk, "assigned", act)
-    if transition.by == APPLICANT and dossier.assigned_to_id and act != Action.SUBMIT:
-        _notify(dossier, dossier.assigned_to_id, "transition", act)
-    if act in (Action.ACCEPT, Action.REJECT):
+        _notify(dossier, dossier.applicant_id, "transition", transition.name)
+    if assignee is not None and assignee.pk != user.pk:
+        _notify(dossier, assignee.pk, "assigned", transition.name)
+    if by_applicant and dossier.assigned_to_id and previous != workflow.initial:
+        _notify(dossier, dossier.assigned_to_id, "transition", transition.name)
+    if target.outcome in DECISION_OUTCOMES:
         _issue_decision_document(dossier)
     return dossier
+
+
+# --- The workflow's clock: tacit decisions and escalation ---------------------------------------
+
+
+def _lock_for_clock(dossier_id: Any) -> Dossier | None:
+    return (
+        Dossier.objects.select_for_update(of=("self",))
+        .select_related("procedure", "organisation")
+        .filter(pk=dossier_id)
+        .first()
+    )
+
+
+def _with_administration(dossier: Dossier) -> bool:
+    return dossier.state != State.DRAFT and not dossier.closed_at and not dossier.paused_at
+
+
+@transaction.atomic
+def do_apply_tacit_decision(dossier_id: Any) -> Dossier | None:
+    """The administration stayed silent past the workflow's tacit_decision delay: the dossier
+    moves to the decision silence stands for, recorded as the system's transition (history and
+    transparency log), and its document is issued after commit like any decision. None if it
+    no longer qualifies (decided meanwhile, waiting on the applicant, not yet due)."""
+    dossier = _lock_for_clock(dossier_id)
+    if dossier is None or not _with_administration(dossier):
+        return None
+    workflow = workflow_of(dossier)
+    if workflow.tacit is None or dossier.tacit_at is None or dossier.tacit_at > timezone.now():
+        return None
+    target = workflow.states[workflow.tacit.to]
+    previous = dossier.state
+    _apply(None, dossier, workflow, None, target.name, None, None)
+    dossier.state = target.name
+    dossier.save()
+    reason = (
+        _("No decision within %(days)d days: the application is accepted by law (tacit decision).")
+        if target.outcome == "accepted"
+        else _("No decision within %(days)d days: the application is rejected (tacit decision).")
+    ) % {"days": workflow.tacit.after_days}
+    event = DossierEvent(
+        dossier=dossier,
+        actor=None,
+        actor_name=_("System")[:200],
+        by_administration=True,
+        kind=DossierEvent.Kind.TRANSITION,
+        action=TACIT_DECISION,
+        from_state=previous,
+        to_state=target.name,
+    )
+    event.comment_sealed = encrypt_field(access.owner_of(dossier.pk), event.uid, "comment", reason)
+    event.save()
+    logged = (
+        LogAction.DOSSIER_ACCEPTED if target.outcome == "accepted" else LogAction.DOSSIER_REJECTED
+    )
+    journal.log_system_change(
+        dossier, logged, "tacit decision", **{"from": previous, "to": target.name, "tacit": True}
+    )
+    _notify(dossier, dossier.applicant_id, "transition", TACIT_DECISION)
+    _issue_decision_document(dossier)
+    return dossier
+
+
+def _breaches(dossier: Dossier, now: Any) -> list[str]:
+    found = []
+    if dossier.due_at and dossier.due_at < now and dossier.escalated_due_at != dossier.due_at:
+        found.append("statutory")
+    step = dossier.step_due_at
+    if step and step < now and dossier.escalated_step_due_at != step:
+        found.append("step")
+    return found
+
+
+@transaction.atomic
+def do_escalate_dossier(dossier_id: Any) -> list[str]:
+    """A deadline (the statutory one, or the current step's) has passed: the dossier shows as
+    overdue, the breach goes into the transparency log, and the workflow's escalation roles
+    (supervisors by default) of its team and organisation are emailed after commit. Each breach
+    is escalated once; a deadline moved later by a pause and breached again is a new breach.
+    Returns which deadlines were escalated ([] if none)."""
+    dossier = _lock_for_clock(dossier_id)
+    if dossier is None or not _with_administration(dossier):
+        return []
+    now = timezone.now()
+    breaches = _breaches(dossier, now)
+    if not breaches:
+        return []
+    if "statutory" in breaches:
+        dossier.escalated_due_at = dossier.due_at
+    if "step" in breaches:
+        dossier.escalated_step_due_at = dossier.step_due_at
+    dossier.save(update_fields=["escalated_due_at", "escalated_step_due_at"])
+    journal.log_system_change(
+        dossier,
+        LogAction.DOSSIER_OVERDUE,
+        "deadline passed",
+        state=dossier.state,
+        deadlines=",".join(breaches),
+    )
+    roles = workflow_of(dossier).escalation_roles or {Role.SUPERVISOR}
+    recipients = {a.pk for a in colleagues(dossier.organisation_id, roles)}
+    if dossier.team_id:
+        recipients |= {a.pk for a in colleagues(dossier.team_id, roles)}
+    for recipient in sorted(recipients, key=str):
+        _notify(dossier, recipient, "overdue")
+    return breaches
 
 
 def _issue_decision_document(dossier: Dossier) -> None:

@@ -9,7 +9,7 @@ from ninja import File, Form, Router, Schema, Status, UploadedFile
 from guichet.catalog.service import published_procedure
 from guichet.dossiers import access, actions
 from guichet.dossiers.models import Attachment, Dossier, Message
-from guichet.dossiers.workflow import State
+from guichet.dossiers.workflow import state_label, workflow_of
 from guichet.errors import ActionError
 from guichet.identity.models import User
 from guichet.vault.service import DecryptingReader
@@ -79,6 +79,19 @@ class DossierSummary(Schema):
     submitted_at: datetime | None
     due_at: datetime | None
     overdue: bool
+    # The team the dossier was routed to (short name), None for the whole organisation.
+    team: str | None = None
+
+
+class TransitionOffer(Schema):
+    """A transition the caller may fire now: POST its name to /transitions."""
+
+    name: str
+    label: str
+    to_state: str
+    reason_required: bool
+    # "self" (the caller takes the dossier), "chosen" (give an assignee) or "".
+    assign: str
 
 
 class DossierOut(DossierSummary):
@@ -93,6 +106,7 @@ class DossierOut(DossierSummary):
     attachments: list[AttachmentOut]
     history: list[EventOut]
     abilities: dict[str, bool]
+    transitions: list[TransitionOffer] = []
 
 
 class QueueOut(Schema):
@@ -108,22 +122,20 @@ def _user(request: HttpRequest) -> User:
 def _summary(dossier: Dossier) -> dict[str, Any]:
     from django.utils import timezone
 
+    team = dossier.team if dossier.team_id else None
     return {
         "id": dossier.pk,
         "number": dossier.number,
         "procedure": dossier.procedure.slug,
         "procedure_title": dossier.procedure.display_title,
         "state": dossier.state,
-        "state_label": str(State(dossier.state).label),
+        "state_label": state_label(dossier),
         "applicant": dossier.applicant.display_name,
         "assigned_to": dossier.assigned_to.display_name if dossier.assigned_to else None,
         "submitted_at": dossier.submitted_at,
         "due_at": dossier.due_at,
-        "overdue": bool(
-            dossier.due_at
-            and dossier.state in (State.SUBMITTED, State.IN_REVIEW)
-            and dossier.due_at < timezone.now()
-        ),
+        "overdue": access.is_overdue(dossier, timezone.now()),
+        "team": team.slug if team else None,
     }
 
 
@@ -166,7 +178,23 @@ def _detail(user: User, dossier: Dossier) -> dict[str, Any]:
             for e in access.read_history(user, dossier)
         ],
         "abilities": access.get_abilities(user, dossier),
+        "transitions": [
+            {
+                "name": t.name,
+                "label": t.display,
+                "to_state": t.target,
+                "reason_required": t.reason_required,
+                "assign": t.assign,
+            }
+            for t in _offered(user, dossier)
+        ],
     }
+
+
+def _offered(user: User, dossier: Dossier) -> list[Any]:
+    """The transitions the caller may fire now, the applicant's included."""
+    abilities = access.get_abilities(user, dossier)
+    return [t for t in workflow_of(dossier).transitions if abilities.get(t.name)]
 
 
 def _fresh(user: User, dossier_id: Any) -> dict[str, Any]:
@@ -281,12 +309,15 @@ def queue(
     state: str = "",
     mine: bool = False,
     overdue: bool = False,
+    awaiting_decision: bool = False,
     cursor: str = "",
     limit: int = 25,
     find: str = "",
 ) -> dict[str, Any]:
     """The agent's work queue: dossiers of their organisations, soonest deadline first.
 
+    `overdue`: past the statutory or the current step's deadline; `awaiting_decision`: in a
+    step where only supervisors act (a two-level approval's decision).
     `find` is an exact national identification number, email or phone, in any usual format;
     it searches every state but drafts, through blind indexes (nothing is decrypted to search).
     """
@@ -296,6 +327,7 @@ def queue(
         state=state,
         mine=mine,
         overdue=overdue,
+        awaiting_decision=awaiting_decision,
         find=find.strip()[: access.MAX_FIND_LENGTH],
     )
     page = access.instruction_queue(user, filters, cursor, max(1, min(limit, 100)))

@@ -18,6 +18,7 @@ from django.utils.translation import gettext_noop
 from guichet.audit.models import Action as LogAction
 from guichet.audit.models import ActorKind
 from guichet.audit.service import Actor, NewEvent, ReadWatch, record_agent_reads, record_event
+from guichet.catalog.workflow_def import ASSIGN_CHOSEN, ASSIGN_SELF, TransitionDef, Workflow
 from guichet.dossiers.models import Dossier
 from guichet.dossiers.workflow import Action
 from guichet.identity.models import Organisation, User
@@ -34,6 +35,38 @@ TRANSITIONS = {
     Action.REJECT: LogAction.DOSSIER_REJECTED,
     Action.WITHDRAW: LogAction.DOSSIER_WITHDRAWN,
 }
+OUTCOMES = {
+    "accepted": LogAction.DOSSIER_ACCEPTED,
+    "rejected": LogAction.DOSSIER_REJECTED,
+    "withdrawn": LogAction.DOSSIER_WITHDRAWN,
+}
+
+
+def transition_action(
+    workflow: Workflow, transition: TransitionDef | None, from_state: str
+) -> LogAction:
+    """What a transition of any workflow is in the log, read from what it does: the default
+    workflow's transitions keep their own codes; a step of another workflow's making (a
+    proposal awaiting a supervisor, say) is DOSSIER_MOVED with the transition's name."""
+    if transition is None:
+        return LogAction.DOSSIER_MOVED
+    source = workflow.states[from_state]
+    target = workflow.states[transition.target]
+    if from_state == workflow.initial:
+        return LogAction.DOSSIER_SUBMITTED
+    if target.outcome in OUTCOMES:
+        return OUTCOMES[target.outcome]
+    if transition.assign == ASSIGN_SELF:
+        return LogAction.DOSSIER_TAKEN
+    if transition.assign == ASSIGN_CHOSEN:
+        return LogAction.DOSSIER_ASSIGNED
+    if target.pauses_deadline and not source.pauses_deadline:
+        return LogAction.DOSSIER_CHANGES_REQUESTED
+    if source.pauses_deadline and transition.by_applicant:
+        return LogAction.DOSSIER_RESUBMITTED
+    return LogAction.DOSSIER_MOVED
+
+
 # What a read of a dossier becomes in the log. A dossier page reads answers, history, messages,
 # documents and the applicant's profile: one "opened" entry per page says it, the rest would be
 # noise. Files are logged one by one; list views (names only) are not.
@@ -71,7 +104,7 @@ def log_change(dossier: Dossier, user: User, action: LogAction, **details: Any) 
     )
 
 
-def log_system_change(dossier: Dossier, action: LogAction, reason: str) -> None:
+def log_system_change(dossier: Dossier, action: LogAction, reason: str, **details: Any) -> None:
     record_event(
         action,
         actor=Actor.system(),
@@ -79,7 +112,7 @@ def log_system_change(dossier: Dossier, action: LogAction, reason: str) -> None:
         object_id=dossier.pk,
         subject_id=dossier.applicant_id,
         purpose=reason,
-        details={"number": dossier.number or "", "procedure": dossier.procedure.slug},
+        details={"number": dossier.number or "", "procedure": dossier.procedure.slug, **details},
     )
 
 

@@ -35,7 +35,16 @@ class Dossier(models.Model):
     applicant_kind = models.CharField(
         max_length=16, choices=ApplicantKind.choices, default=ApplicantKind.PERSON
     )
-    state = models.CharField(max_length=20, choices=State.choices, default=State.DRAFT)
+    # A state of the procedure's workflow (dossiers/workflow.py): names vary by procedure.
+    state = models.CharField(max_length=20, default=State.DRAFT)
+    # Set on reaching a final state: accepted, rejected, withdrawn or closed, whatever the
+    # workflow calls that state. Documents and retention read this, not the state's name.
+    outcome = models.CharField(max_length=16, blank=True, default="")
+    # The team (a child organisation) the workflow's routing sent it to; None: the whole
+    # organisation. Agents of the team, and supervisors of the organisation, instruct it.
+    team = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     answers_sealed = models.BinaryField(null=True, editable=False)
     assigned_to = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -50,6 +59,14 @@ class Dossier(models.Model):
     # The statutory deadline; it moves later by the time the dossier waited on the applicant.
     due_at = models.DateTimeField(null=True, blank=True)
     paused_at = models.DateTimeField(null=True, blank=True)
+    # When the current step is overdue (the state's deadline_days); None if the step has none.
+    step_due_at = models.DateTimeField(null=True, blank=True)
+    # When the administration's silence becomes its decision (workflow tacit_decision).
+    tacit_at = models.DateTimeField(null=True, blank=True)
+    # The deadlines already escalated: a breach is escalated once; a deadline moved later
+    # (pause) and breached again is a new breach.
+    escalated_due_at = models.DateTimeField(null=True, blank=True)
+    escalated_step_due_at = models.DateTimeField(null=True, blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
     # When it reached a final state (accepted, rejected, withdrawn): the retention clock starts.
     closed_at = models.DateTimeField(null=True, blank=True)
@@ -75,15 +92,20 @@ class Dossier(models.Model):
             models.Index(
                 fields=["organisation", "due_at", "id"],
                 name="dossier_open_queue",
-                condition=models.Q(
-                    state__in=["submitted", "in_review", "changes_requested"],
-                    due_at__isnull=False,
-                ),
+                # Open in any workflow: submitted (a due date) and not closed.
+                condition=models.Q(closed_at__isnull=True, due_at__isnull=False),
             ),
+            models.Index(fields=["team", "state", "due_at", "id"], name="dossier_team_queue"),
         ]
 
     def __str__(self) -> str:
         return self.number or str(self.id)
+
+    def get_state_display(self) -> str:
+        """The state's label from the dossier's own workflow (names vary by procedure)."""
+        from guichet.dossiers.workflow import state_label
+
+        return state_label(self)
 
 
 def attachment_path(instance: "Attachment", filename: str) -> str:
@@ -226,7 +248,7 @@ class DossierTombstone(models.Model):
     procedure_version = models.PositiveIntegerField()
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
     applicant_kind = models.CharField(max_length=16, choices=ApplicantKind.choices)
-    state = models.CharField(max_length=20, choices=State.choices)
+    state = models.CharField(max_length=20)
     created_at = models.DateTimeField()
     submitted_at = models.DateTimeField(null=True, blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)

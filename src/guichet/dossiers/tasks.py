@@ -13,9 +13,10 @@ from django.core.mail import send_mail
 from django.tasks import task
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from guichet.dossiers.models import Dossier, DossierTombstone
-from guichet.dossiers.workflow import Action, State
+from guichet.dossiers.workflow import TACIT_DECISION, Action, State, state_label, workflow_of
 from guichet.identity.models import User
 from guichet.identity.service import open_names
 
@@ -36,13 +37,65 @@ def send_dossier_notification(dossier_id: str, recipient_id: str, kind: str, act
             "dossier": dossier,
             "recipient": recipient,
             "kind": kind,
-            "action_label": Action(action).label if action in Action.values else "",
-            "state_label": State(dossier.state).label,
+            "action_label": _action_label(dossier, action),
+            "state_label": state_label(dossier),
             "url": settings.SITE_URL + path,
         }
         subject = render_to_string("dossiers/email/subject.txt", context).strip()
         body = render_to_string("dossiers/email/body.txt", context)
     return send_mail(subject, body, None, [recipient.email])
+
+
+def _action_label(dossier: Dossier, action: str) -> str:
+    if action == TACIT_DECISION:
+        return str(_("Tacit decision"))
+    transition = workflow_of(dossier).transition(action)
+    if transition is not None:
+        return transition.display
+    return str(Action(action).label) if action in Action.values else ""
+
+
+@dataclass
+class ClockReport:
+    """What a pass of the workflow clock did: dossier numbers."""
+
+    tacit: list[str] = field(default_factory=list)
+    escalated: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+def workflow_clock_pass() -> ClockReport:
+    """Apply tacit decisions that are due, then escalate deadline breaches not yet escalated,
+    each dossier in its own transaction so one failure stops nothing else (it is retried on the
+    next pass: both actions check again under the row lock, so running twice does nothing)."""
+    from guichet.dossiers import access, actions
+
+    report = ClockReport()
+    now = timezone.now()
+    for dossier_id in access.tacit_due(now):
+        try:
+            decided = actions.do_apply_tacit_decision(dossier_id)
+        except Exception:
+            logger.exception("workflow clock: tacit decision failed for %s", dossier_id)
+            report.failed.append(str(dossier_id))
+            continue
+        if decided is not None:
+            report.tacit.append(decided.number or str(dossier_id))
+    for dossier_id in access.escalation_due(now):
+        try:
+            if actions.do_escalate_dossier(dossier_id):
+                report.escalated.append(str(dossier_id))
+        except Exception:
+            logger.exception("workflow clock: escalation failed for %s", dossier_id)
+            report.failed.append(str(dossier_id))
+    return report
+
+
+@task()
+def run_workflow_clock() -> dict[str, list[str]]:
+    """Tacit decisions and escalations, enqueued by `guichet schedule`."""
+    report = workflow_clock_pass()
+    return {"tacit": report.tacit, "escalated": report.escalated, "failed": report.failed}
 
 
 def notice_days() -> int:

@@ -25,7 +25,9 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from guichet.catalog.forms import compute_fee
+from guichet.catalog.models import Procedure
 from guichet.catalog.service import published_procedures
+from guichet.catalog.workflow_def import DECISION_OUTCOMES, TransitionDef, Workflow
 from guichet.dossiers import access, actions
 from guichet.dossiers.api import attachment_response
 from guichet.dossiers.forms_web import (
@@ -36,7 +38,14 @@ from guichet.dossiers.forms_web import (
     dossier_definition,
 )
 from guichet.dossiers.models import Attachment, Dossier, DossierEvent
-from guichet.dossiers.workflow import DECISION_STATES, FINAL_STATES, Action, State
+from guichet.dossiers.workflow import (
+    TACIT_DECISION,
+    Action,
+    State,
+    state_label,
+    workflow_of,
+    workflow_of_procedure,
+)
 from guichet.errors import ActionError, Conflict, Unavailable
 from guichet.identity.models import User
 from guichet.identity.service import (
@@ -50,13 +59,6 @@ logger = logging.getLogger(__name__)
 
 LIST_PAGE_SIZE = 50
 QUEUE_PAGE_SIZE = 25
-AGENT_ACTIONS = (
-    Action.TAKE,
-    Action.ASSIGN,
-    Action.REQUEST_CHANGES,
-    Action.ACCEPT,
-    Action.REJECT,
-)
 DONE_MESSAGES = {
     Action.SUBMIT: gettext_lazy("Your application is submitted. Keep this receipt."),
     Action.RESUBMIT: gettext_lazy("Your corrected application is sent back to the administration."),
@@ -99,11 +101,13 @@ def _user(request: HttpRequest) -> User:
 # --- What both spaces show --------------------------------------------------------------------
 
 
-def _event_row(event: DossierEvent) -> dict[str, Any]:
+def _event_row(event: DossierEvent, workflow: Workflow) -> dict[str, Any]:
     detail = ""
     comment = ""
-    if event.kind == DossierEvent.Kind.TRANSITION and event.to_state in State.values:
-        label = _("Status: %(state)s") % {"state": State(event.to_state).label}
+    if event.kind == DossierEvent.Kind.TRANSITION and event.to_state in workflow.states:
+        label = _("Status: %(state)s") % {"state": workflow.label(event.to_state)}
+        if event.action == TACIT_DECISION:
+            label = _("Tacit decision: %(state)s") % {"state": workflow.label(event.to_state)}
         comment = event.comment
     else:
         label = str(DossierEvent.Kind(event.kind).label)
@@ -119,20 +123,12 @@ def _event_row(event: DossierEvent) -> dict[str, Any]:
     }
 
 
-def _last_event(events: list[DossierEvent], *actions_: str) -> DossierEvent | None:
+def _last_into(events: list[DossierEvent], state: str) -> DossierEvent | None:
+    """The transition that brought the dossier into its current state (its reasons)."""
     for event in reversed(events):
-        if event.action in actions_:
+        if event.kind == DossierEvent.Kind.TRANSITION and event.to_state == state:
             return event
     return None
-
-
-def _is_overdue(dossier: Dossier, now: Any) -> bool:
-    # A dossier waiting on the applicant (changes requested) has its clock stopped.
-    return bool(
-        dossier.due_at
-        and dossier.state in (State.SUBMITTED, State.IN_REVIEW)
-        and dossier.due_at < now
-    )
 
 
 def _error_summary(
@@ -158,23 +154,21 @@ def _error_summary(
 def _shared_context(user: User, dossier: Dossier) -> dict[str, Any]:
     events = access.read_history(user, dossier)
     access.open_people(user, [dossier])
+    workflow = workflow_of(dossier)
+    state = workflow.state(dossier.state)
     return {
         "dossier": dossier,
         "procedure": dossier.procedure,
-        "state_label": State(dossier.state).label,
-        "events": [_event_row(event) for event in events],
+        "state_label": state_label(dossier),
+        "events": [_event_row(event, workflow) for event in events],
         "thread": access.read_thread(user, dossier),
         "changes_request": (
-            _last_event(events, Action.REQUEST_CHANGES)
-            if dossier.state == State.CHANGES_REQUESTED
-            else None
+            _last_into(events, dossier.state) if state and state.pauses_deadline else None
         ),
         "decision": (
-            _last_event(events, Action.ACCEPT, Action.REJECT)
-            if dossier.state in DECISION_STATES
-            else None
+            _last_into(events, dossier.state) if dossier.outcome in DECISION_OUTCOMES else None
         ),
-        "overdue": _is_overdue(dossier, timezone.now()),
+        "overdue": access.is_overdue(dossier, timezone.now()),
     }
 
 
@@ -220,7 +214,7 @@ def _applicant_page(
     erase_on = access.erasure_date(dossier)
     context = {
         **_shared_context(user, dossier),
-        "erase_on": erase_on if dossier.state in FINAL_STATES else None,
+        "erase_on": erase_on if dossier.outcome else None,
         "abilities": abilities,
         "form_view": form_view,
         "answer_fields": form_view.answers,
@@ -462,14 +456,19 @@ def _agent_page(
     fields = build_fields(
         definition.get("form") or [], access.read_answers(user, dossier), attachments=attachments
     )
+    offered = access.agent_transitions(user, dossier)
     context = {
         **_shared_context(user, dossier),
         "applicant": access.read_applicant(user, dossier),
         "abilities": abilities,
         "answers": [f for f in fields if f.type != "file"],
         "document_fields": [f for f in fields if f.type == "file"],
-        "agent_actions": [a for a in AGENT_ACTIONS if abilities.get(a)],
-        "assignees": colleagues(dossier.organisation_id) if abilities.get(Action.ASSIGN) else [],
+        "agent_actions": [_offer(dossier, t) for t in offered],
+        "assignees": (
+            colleagues(dossier.team_id or dossier.organisation_id)
+            if any(t.assign == "chosen" for t in offered)
+            else []
+        ),
         "failed_action": failed_action,
         "errors": errors,
         "has_errors": bool(errors),
@@ -479,6 +478,30 @@ def _agent_page(
         "page_url": reverse("agent_dossier", args=[dossier.pk]),
     }
     return render(request, "dossiers/agent/detail.html", context, status=status)
+
+
+def _offer(dossier: Dossier, transition: TransitionDef) -> dict[str, Any]:
+    """What the agent page needs to offer one transition: its form depends on whether it
+    assigns, needs a reason, or decides."""
+    target = workflow_of(dossier).states[transition.target]
+    return {
+        "name": transition.name,
+        "label": transition.display,
+        "assign": transition.assign,
+        "reason_required": transition.reason_required,
+        "outcome": target.outcome if target.outcome in DECISION_OUTCOMES else "",
+    }
+
+
+def _queue_states(procedures: list[Procedure]) -> list[tuple[str, str]]:
+    """Every state but the draft of the workflows of the procedures the agent instructs."""
+    seen: dict[str, str] = {}
+    workflows = [workflow_of_procedure(p) for p in procedures] or [workflow_of_procedure(None)]
+    for workflow in workflows:
+        for name in workflow.states:
+            if name != State.DRAFT:
+                seen.setdefault(name, workflow.label(name))
+    return list(seen.items())
 
 
 @login_required
@@ -494,15 +517,17 @@ def agent_queue(request: HttpRequest) -> HttpResponse:
     )
     access.open_people(user, page.dossiers)
     now = timezone.now()
-    procedures = published_procedures().filter(
-        organisation_id__in=organisations_with_role(user, INSTRUCTION_ROLES)
+    procedures = list(
+        published_procedures().filter(
+            organisation_id__in=organisations_with_role(user, INSTRUCTION_ROLES)
+        )
     )
     context = {
-        "rows": [{"dossier": d, "overdue": _is_overdue(d, now)} for d in page.dossiers],
+        "rows": [{"dossier": d, "overdue": access.is_overdue(d, now)} for d in page.dossiers],
         "next_cursor": page.next_cursor,
         "filters": filters,
-        "procedures": list(procedures),
-        "states": [(s.value, s.label) for s in State if s != State.DRAFT],
+        "procedures": procedures,
+        "states": _queue_states(procedures),
         "not_first_page": bool(request.GET.get("cursor")),
     }
     return render(request, "dossiers/agent/queue.html", context)
@@ -545,8 +570,7 @@ def agent_transition(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
             comment=comment,
         )
     done = DONE_MESSAGES.get(Action(action)) if action in Action.values else None
-    if done:
-        messages.success(request, done)
+    messages.success(request, done or _("Done: the dossier's status is updated."))
     return redirect("agent_dossier", dossier.pk)
 
 

@@ -1,16 +1,35 @@
-"""The dossier state machine. Every transition is declared here and nowhere else.
+"""The dossier state machine: which workflow a dossier follows and what it allows.
+
+Each procedure may describe its own workflow (catalog/workflow_def.py gives the format); an
+empty description means the platform's default:
 
 draft -> submitted -> in_review -> changes_requested -> (resubmit) in_review
                                  -> accepted | rejected
 submitted | in_review | changes_requested -> withdrawn (by the applicant)
+
+The names below (State, Action, TRANSITIONS, ...) are the default workflow's, kept for the code
+and tests that speak of it; everything that acts on a dossier asks `workflow_of(dossier)`.
 """
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from guichet.identity.models import Role
+from guichet.catalog.workflow_def import (
+    DECISION_OUTCOMES,
+    TACIT_DECISION,
+    StateDef,
+    TransitionDef,
+    Workflow,
+    default_workflow,
+    parse_workflow,
+)
+
+if TYPE_CHECKING:
+    from guichet.catalog.models import Procedure
+    from guichet.dossiers.models import Dossier
 
 
 class State(models.TextChoices):
@@ -48,58 +67,63 @@ class Transition:
     comment_required: bool = False
 
 
+def _legacy(definition: TransitionDef) -> Transition:
+    return Transition(
+        Action(definition.name),
+        frozenset(State(s) for s in definition.sources),
+        State(definition.target),
+        APPLICANT if definition.by_applicant else AGENT,
+        frozenset(definition.by - {APPLICANT}),
+        definition.reason_required,
+    )
+
+
+DEFAULT = default_workflow()
+# The default workflow, as the table it used to be.
+TRANSITIONS: dict[Action, Transition] = {Action(t.name): _legacy(t) for t in DEFAULT.transitions}
 OPEN_STATES = frozenset({State.SUBMITTED, State.IN_REVIEW, State.CHANGES_REQUESTED})
 DECISION_STATES = frozenset({State.ACCEPTED, State.REJECTED})
-FINAL_STATES = frozenset({State.ACCEPTED, State.REJECTED, State.WITHDRAWN})
-EDITABLE_STATES = frozenset({State.DRAFT, State.CHANGES_REQUESTED})
-INSTRUCTORS = frozenset({Role.INSTRUCTOR, Role.SUPERVISOR})
-
-TRANSITIONS: dict[Action, Transition] = {
-    t.action: t
-    for t in (
-        Transition(Action.SUBMIT, frozenset({State.DRAFT}), State.SUBMITTED, APPLICANT),
-        Transition(
-            Action.RESUBMIT, frozenset({State.CHANGES_REQUESTED}), State.IN_REVIEW, APPLICANT
-        ),
-        Transition(Action.WITHDRAW, OPEN_STATES, State.WITHDRAWN, APPLICANT),
-        Transition(
-            Action.TAKE,
-            frozenset({State.SUBMITTED, State.IN_REVIEW}),
-            State.IN_REVIEW,
-            AGENT,
-            INSTRUCTORS,
-        ),
-        Transition(
-            Action.ASSIGN,
-            frozenset({State.SUBMITTED, State.IN_REVIEW}),
-            State.IN_REVIEW,
-            AGENT,
-            frozenset({Role.SUPERVISOR}),
-        ),
-        Transition(
-            Action.REQUEST_CHANGES,
-            frozenset({State.IN_REVIEW}),
-            State.CHANGES_REQUESTED,
-            AGENT,
-            INSTRUCTORS,
-            comment_required=True,
-        ),
-        Transition(Action.ACCEPT, frozenset({State.IN_REVIEW}), State.ACCEPTED, AGENT, INSTRUCTORS),
-        Transition(
-            Action.REJECT,
-            frozenset({State.IN_REVIEW}),
-            State.REJECTED,
-            AGENT,
-            INSTRUCTORS,
-            comment_required=True,
-        ),
-    )
-}
+FINAL_STATES = frozenset(State(s) for s in DEFAULT.final_states)
+EDITABLE_STATES = frozenset(State(n) for n, s in DEFAULT.states.items() if s.editable)
+INSTRUCTORS = frozenset({"instructor", "supervisor"})
+# The actor name a tacit decision is recorded under: no person fired it.
+SYSTEM_ACTION = TACIT_DECISION
+__all__ = ["TACIT_DECISION", "StateDef", "TransitionDef", "Workflow"]
 
 
 def allowed_target(state: str, action: str) -> State | None:
-    """The state an action leads to from `state`, or None when the action is not allowed there."""
+    """In the default workflow, the state an action leads to from `state`, or None."""
     transition = TRANSITIONS.get(Action(action)) if action in Action.values else None
     if transition is None or state not in transition.sources:
         return None
     return transition.target
+
+
+def workflow_of(dossier: "Dossier") -> Workflow:
+    """The workflow this dossier follows: its procedure's, for the version it was filed under."""
+    from guichet.catalog.service import workflow_for
+
+    return parse_workflow(workflow_for(dossier.procedure, dossier.procedure_version))
+
+
+def workflow_of_procedure(procedure: "Procedure | None") -> Workflow:
+    """The workflow new dossiers of this procedure follow (its current version's)."""
+    from guichet.catalog.service import workflow_for
+
+    if procedure is None:
+        return DEFAULT
+    return parse_workflow(workflow_for(procedure, procedure.version))
+
+
+def state_of(dossier: "Dossier") -> StateDef | None:
+    return workflow_of(dossier).state(dossier.state)
+
+
+def state_label(dossier: "Dossier", state: str | None = None) -> str:
+    """A state's label in the reader's language, from the dossier's own workflow."""
+    return workflow_of(dossier).label(state or dossier.state)
+
+
+def is_decision(workflow: Workflow, state: str) -> bool:
+    found = workflow.state(state)
+    return found is not None and found.outcome in DECISION_OUTCOMES

@@ -79,14 +79,14 @@ class Model:
 
     def expected(self, step: Step) -> str:
         """'ok', or the error this step must raise, in the order do_transition checks."""
-        if step.action not in Action.values:
-            return "invalid"
-        transition = TRANSITIONS[Action(step.action)]
         sees = step.persona == "citizen_a" or (
             step.persona in AGENTS_OF_THE_COMMUNE and self.state != State.DRAFT
         )
         if not sees:
-            return "not_found"
+            return "not_found"  # whatever the action: the dossier's existence is not told
+        if step.action not in Action.values:
+            return "invalid"
+        transition = TRANSITIONS[Action(step.action)]
         if transition.by == APPLICANT:
             entitled = step.persona == "citizen_a"
         else:

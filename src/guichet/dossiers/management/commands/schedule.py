@@ -2,8 +2,9 @@
 
 django.tasks has no periodic tasks, and a cron entry per job is one more thing for an operator
 to get wrong, so this small loop enqueues them: the transparency log's checkpoint whenever one
-is due (cheap to ask), and the retention run (warnings, erasures) every hour. Both jobs are
-idempotent, so two schedulers or a restart do no harm.
+is due (cheap to ask), the workflow clock (tacit decisions, escalation of overdue dossiers) every
+five minutes, and the retention run (warnings, erasures) every hour. Every job is idempotent, so
+two schedulers or a restart do no harm.
 """
 
 import signal
@@ -14,14 +15,15 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from guichet.audit.tasks import sign_checkpoint_if_due
-from guichet.dossiers.tasks import run_retention
+from guichet.dossiers.tasks import run_retention, run_workflow_clock
 
 
 class Command(BaseCommand):
-    help = "Enqueue the periodic jobs: log checkpoints and the retention run."
+    help = "Enqueue the periodic jobs: log checkpoints, the workflow clock and the retention run."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--checkpoint-every", type=float, default=10.0, help="seconds")
+        parser.add_argument("--workflow-every", type=float, default=300.0, help="seconds")
         parser.add_argument("--retention-every", type=float, default=3600.0, help="seconds")
         parser.add_argument("--once", action="store_true", help="Enqueue each job once and stop.")
 
@@ -34,12 +36,15 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        last_checkpoint = last_retention = float("-inf")
+        last_checkpoint = last_retention = last_workflow = float("-inf")
         while not stopping:
             now = time.monotonic()
             if now - last_checkpoint >= options["checkpoint_every"]:
                 sign_checkpoint_if_due.enqueue()
                 last_checkpoint = now
+            if now - last_workflow >= options["workflow_every"]:
+                run_workflow_clock.enqueue()
+                last_workflow = now
             if now - last_retention >= options["retention_every"]:
                 run_retention.enqueue()
                 last_retention = now
