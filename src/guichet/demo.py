@@ -53,6 +53,19 @@ ORGANISATIONS: list[dict[str, str]] = [
         "name": "Agence nationale de la Statistique et de la Démographie (ANSD)",
         "kind": "agency",
     },
+    # The ANSD's regional services: the NINEA workflow routes registrations to them.
+    {
+        "slug": "ansd-srsd-dakar",
+        "name": "Service régional de la Statistique de Dakar (ANSD)",
+        "kind": "directorate",
+        "parent": "ansd",
+    },
+    {
+        "slug": "ansd-srsd-thies",
+        "name": "Service régional de la Statistique de Thiès (ANSD)",
+        "kind": "directorate",
+        "parent": "ansd",
+    },
 ]
 
 ACCOUNTS: list[DemoAccount] = [
@@ -85,6 +98,20 @@ ACCOUNTS: list[DemoAccount] = [
         Role.INSTRUCTOR,
         "ansd",
         "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ",
+    ),
+    DemoAccount(
+        "mariama.diallo@ansd.sn",
+        "Mariama Diallo",
+        Role.SUPERVISOR,
+        "ansd",
+        "MZXW6YTBOI3TEMZUGU3DOOBZGAYTEMZU",
+    ),
+    DemoAccount(
+        "khady.faye@ansd.sn",
+        "Khady Faye",
+        Role.INSTRUCTOR,
+        "ansd-srsd-dakar",
+        "NRXWO2LOORXWGZLUMVZXIMJSGM2DKNRX",
     ),
     DemoAccount(
         "admin@guichet.sn",

@@ -97,3 +97,26 @@ def load_demo_dossiers(users: dict[str, User], procedures: dict[str, Procedure])
     actions.do_add_attachment(moussa, company.pk, "statutes", _pdf("statuts.pdf"))
     actions.do_transition(moussa, company.pk, "submit")
     actions.do_transition(users["ousmane.sy@ansd.sn"], company.pk, "take")
+
+    # Routed by its premises' département to the Dakar regional service: Khady proposed to
+    # accept it; only the ANSD's supervisor, Mariama, may now decide (two-level workflow).
+    routed = actions.do_create_draft(
+        awa,
+        ninea,
+        {
+            "company_name": "Diop Couture",
+            "legal_form": "ei",
+            "rccm": "SN-DKR-2026-A-04567",
+            "activity": "Couture et retouches",
+            "employees": 1,
+            "start_date": "2026-09-15",
+            "has_premises": True,
+            "premises": {"region": "SN-DK", "departement": "Dakar", "commune": "Dakar-Plateau"},
+            "contact_email": "awa.diop@example.sn",
+            "contact_phone": "77 123 45 67",
+        },
+        "person",
+    )
+    actions.do_transition(awa, routed.pk, "submit")
+    actions.do_transition(users["khady.faye@ansd.sn"], routed.pk, "take")
+    actions.do_transition(users["khady.faye@ansd.sn"], routed.pk, "propose_acceptance")

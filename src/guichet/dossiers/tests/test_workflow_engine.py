@@ -495,3 +495,52 @@ def test_default_workflow_still_applies_to_procedures_without_one(
     dossier = _bring(world, procedure, "in_review")
     offered = api["instructor"].get(f"dossiers/{dossier.pk}").json()["transitions"]
     assert [t["name"] for t in offered] == ["request_changes", "accept", "reject"]
+
+
+NINEA_ANSWERS = {
+    "company_name": "Diop Couture",
+    "legal_form": "ei",
+    "rccm": "SN-DKR-2026-A-04567",
+    "activity": "Couture",
+    "start_date": "2026-09-15",
+    "has_premises": True,
+    "contact_email": "awa.diop@example.sn",
+    "contact_phone": "77 123 45 67",
+}
+
+
+def test_demo_ninea_routes_by_departement_and_needs_the_supervisor(
+    api: dict[str, ApiClient], world: dict[str, User]
+) -> None:
+    """The demo's NINEA registration, from its definition: a Thiès company goes to the Thiès
+    service (Dakar's instructor and the agency's own instructor do not see it); a Dakar one is
+    instructed in Dakar, where the instructor proposes and only the ANSD supervisor decides."""
+    ninea = Procedure.objects.get(slug="immatriculation-ninea")
+    khady = ApiClient(User.objects.get(email="khady.faye@ansd.sn"))
+    mariama = ApiClient(User.objects.get(email="mariama.diallo@ansd.sn"))
+    ids = {}
+    for region, departement in (("SN-TH", "Thiès"), ("SN-DK", "Dakar")):
+        premises = {"region": region, "departement": departement, "commune": "Centre"}
+        made = api["citizen_a"].post(
+            "dossiers",
+            {"procedure": ninea.slug, "data": {**NINEA_ANSWERS, "premises": premises}},
+        )
+        assert made.status_code == 201, made.content
+        dossier_id = made.json()["id"]
+        submitted = api["citizen_a"].post(f"dossiers/{dossier_id}/submit")
+        assert submitted.status_code == 200, submitted.content
+        ids[region] = dossier_id
+    thies = ids["SN-TH"]
+    assert api["citizen_a"].get(f"dossiers/{thies}").json()["team"] == "ansd-srsd-thies"
+    assert khady.get(f"dossiers/{thies}").status_code == 404
+    assert api["other_agent"].get(f"dossiers/{thies}").status_code == 404
+    assert mariama.get(f"dossiers/{thies}").status_code == 200
+    dakar = ids["SN-DK"]
+    assert khady.post(f"dossiers/{dakar}/transitions", {"action": "take"}).status_code == 200
+    assert khady.post(f"dossiers/{dakar}/transitions", {"action": "accept"}).status_code == 403
+    proposed = khady.post(f"dossiers/{dakar}/transitions", {"action": "propose_acceptance"})
+    assert proposed.json()["state"] == "awaiting_decision"
+    waiting = mariama.get("queue", awaiting_decision=True).json()["items"]
+    assert [item["id"] for item in waiting] == [dakar]
+    decided = mariama.post(f"dossiers/{dakar}/transitions", {"action": "accept"})
+    assert decided.status_code == 200 and decided.json()["state"] == "accepted"
