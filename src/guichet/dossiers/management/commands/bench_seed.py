@@ -146,6 +146,7 @@ class Seeder:
                     row["decided_at"] = at
                 if state in FINAL_STATES:
                     row["closed_at"] = at
+                    row["outcome"] = state  # the default workflow names them by outcome
                 row["updated_at"] = at
                 events.append(
                     self._event(dossier_id, actor, at, "transition", action, before, state)
