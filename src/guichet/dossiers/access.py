@@ -28,18 +28,22 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from guichet.catalog.models import Procedure
-from guichet.catalog.service import workflow_for
 from guichet.catalog.workflow_def import (
     ASSIGN_SELF,
     DECISION_OUTCOMES,
     STATE_NAME,
     TransitionDef,
     Workflow,
-    parse_workflow,
 )
 from guichet.dossiers import journal
 from guichet.dossiers.models import Attachment, Dossier, DossierEvent, DossierIndex, Message
-from guichet.dossiers.workflow import APPLICANT, Action, State, workflow_of
+from guichet.dossiers.workflow import (
+    APPLICANT,
+    Action,
+    State,
+    workflow_of,
+    workflow_of_procedure,
+)
 from guichet.errors import Unavailable
 from guichet.identity.models import Role, User
 from guichet.identity.service import (
@@ -343,7 +347,7 @@ def _workflows(dossiers: QuerySet[Dossier]) -> Iterator[tuple[Procedure, Workflo
         "id", "version", "workflow"
     )
     for procedure in procedures:
-        yield procedure, parse_workflow(workflow_for(procedure, procedure.version))
+        yield procedure, workflow_of_procedure(procedure)
 
 
 def _known_states(state: str, dossiers: QuerySet[Dossier]) -> set[str]:

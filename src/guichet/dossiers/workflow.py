@@ -12,7 +12,7 @@ and tests that speak of it; everything that acts on a dossier asks `workflow_of(
 """
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -99,20 +99,37 @@ def allowed_target(state: str, action: str) -> State | None:
     return transition.target
 
 
-def workflow_of(dossier: "Dossier") -> Workflow:
-    """The workflow this dossier follows: its procedure's, for the version it was filed under."""
+# Workflows of earlier versions, by (procedure id, version): a published version's definition
+# never changes, so it is read from the database once per process.
+_EARLIER: dict[tuple[Any, int], dict[str, Any]] = {}
+_EARLIER_MAX = 1024
+
+
+def _workflow_data(procedure: "Procedure", version: int) -> dict[str, Any]:
+    """The workflow section of `version` of `procedure`. The current version's is on the
+    procedure row already loaded, so checking a dossier's rights costs no query."""
     from guichet.catalog.service import workflow_for
 
-    return parse_workflow(workflow_for(dossier.procedure, dossier.procedure_version))
+    if version == procedure.version:
+        return dict(procedure.workflow or {})
+    key = (procedure.pk, version)
+    if key not in _EARLIER:
+        if len(_EARLIER) >= _EARLIER_MAX:
+            _EARLIER.clear()
+        _EARLIER[key] = workflow_for(procedure, version)
+    return _EARLIER[key]
+
+
+def workflow_of(dossier: "Dossier") -> Workflow:
+    """The workflow this dossier follows: its procedure's, for the version it was filed under."""
+    return parse_workflow(_workflow_data(dossier.procedure, dossier.procedure_version))
 
 
 def workflow_of_procedure(procedure: "Procedure | None") -> Workflow:
     """The workflow new dossiers of this procedure follow (its current version's)."""
-    from guichet.catalog.service import workflow_for
-
     if procedure is None:
         return DEFAULT
-    return parse_workflow(workflow_for(procedure, procedure.version))
+    return parse_workflow(_workflow_data(procedure, procedure.version))
 
 
 def state_of(dossier: "Dossier") -> StateDef | None:
