@@ -126,7 +126,7 @@ def test_a_demo_instance_keeps_no_personal_data_in_clear() -> None:
     for clear in KEPT_IN_CLEAR:  # the scan does see the data
         assert clear in rows
         assert connection.vendor != "sqlite" or clear in database
-    assert len(files) == 6  # the demo's five attachments and the accepted dossier's certificate
+    assert len(files) == 5  # the demo's four attachments and the accepted dossier's certificate
     assert _leaks(rows) == []
     assert _leaks(database) == []
     for path, content in files.items():
