@@ -359,8 +359,12 @@ def _signed_attrs_bytes(signer_info: Any) -> bytes:
 
 
 def _attribute(signer_info: Any, name: str, unsigned: bool = False) -> Any:
+    from asn1crypto import core
+
     attributes = signer_info["unsigned_attrs" if unsigned else "signed_attrs"]
-    if attributes.native is None:
+    # Absent is Void. Not `.native is None`: that converts every attribute, time-stamp token
+    # included, and asn1crypto then re-encodes parts it filled with defaults, again and again.
+    if isinstance(attributes, core.Void):
         return None
     for attribute in attributes:
         if attribute["type"].native == name:

@@ -7,7 +7,7 @@ GUICHET_KEY_PROVIDER:
   folder; a file group or others may read is refused, as the vault refuses its KEK files;
 - pkcs11: a non-extractable key pair on the token the vault uses (SoftHSM2 in tests). Debian's
   SoftHSM2 has no CKM_ECDSA_SHA256, only raw CKM_ECDSA, so everything here hashes first and signs
-  the digest; pyHanko's PKCS11Signer gets use_raw_mechanism=True for the same reason.
+  the digest (documents/cms.py writes the seal's CMS around that signature).
 
 (The vault's third provider, a transit key service, has no signing here: new keys then go to
 local files, and each certificate row records the store its key is in.)
@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from asn1crypto import core as asn1_core  # type: ignore[import-untyped]
-from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import (
@@ -34,8 +33,6 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 from django.conf import settings
-from pyhanko.sign.signers import Signer
-from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from guichet.vault.errors import KeyMissing, VaultMisconfigured
 from guichet.vault.providers.local import (
@@ -78,41 +75,8 @@ class SigningKeyStore(ABC):
     def sign_digest(self, label: str, digest: bytes) -> bytes:
         """ECDSA over a SHA-256 digest; the signature as r || s (64 bytes)."""
 
-    @abstractmethod
-    def pdf_signer(
-        self,
-        label: str,
-        certificate: asn1_x509.Certificate,
-        chain: list[asn1_x509.Certificate],
-    ) -> contextlib.AbstractContextManager[Signer]:
-        """A pyHanko signer for this key, for the duration of one PDF signature."""
-
     def close(self) -> None:  # noqa: B027 (the local store holds nothing to release)
         """Release sessions; called when the stores are reset."""
-
-
-class _LoadedKeySigner(Signer):
-    """pyHanko signer around a key object loaded once. pyHanko's SimpleSigner re-parses the
-    private key on every signature, which is what makes its RSA signatures cost ~360 ms."""
-
-    def __init__(
-        self,
-        key: ec.EllipticCurvePrivateKey,
-        certificate: asn1_x509.Certificate,
-        chain: list[asn1_x509.Certificate],
-    ) -> None:
-        self._key = key
-        super().__init__(
-            signing_cert=certificate,
-            cert_registry=SimpleCertificateStore.from_certs(chain),  # type: ignore[no-untyped-call]
-        )
-
-    async def async_sign_raw(
-        self, data: bytes, digest_algorithm: str, dry_run: bool = False
-    ) -> bytes:
-        if digest_algorithm != "sha256":
-            raise VaultMisconfigured(f"Seals are ES256 only, not {digest_algorithm}.")
-        return self._key.sign(data, ec.ECDSA(hashes.SHA256()))
 
 
 class LocalKeyStore(SigningKeyStore):
@@ -153,15 +117,6 @@ class LocalKeyStore(SigningKeyStore):
     def sign_digest(self, label: str, digest: bytes) -> bytes:
         der = self._key(label).sign(digest, ec.ECDSA(Prehashed(hashes.SHA256())))
         return raw_signature(der)
-
-    @contextlib.contextmanager
-    def pdf_signer(
-        self,
-        label: str,
-        certificate: asn1_x509.Certificate,
-        chain: list[asn1_x509.Certificate],
-    ) -> Iterator[Signer]:
-        yield _LoadedKeySigner(self._key(label), certificate, chain)
 
     def _key(self, label: str) -> ec.EllipticCurvePrivateKey:
         key = self._keys.get(label)
@@ -249,24 +204,6 @@ class Pkcs11KeyStore(SigningKeyStore):
         with self._session() as session:
             key = self._private_key(session, label)
             return bytes(key.sign(digest, mechanism=pkcs11.Mechanism.ECDSA))
-
-    @contextlib.contextmanager
-    def pdf_signer(
-        self,
-        label: str,
-        certificate: asn1_x509.Certificate,
-        chain: list[asn1_x509.Certificate],
-    ) -> Iterator[Signer]:
-        from pyhanko.sign.pkcs11 import PKCS11Signer
-
-        with self._session() as session:
-            yield PKCS11Signer(
-                session,
-                key_label=self.token_key_label(label),
-                signing_cert=certificate,
-                ca_chain=chain,
-                use_raw_mechanism=True,
-            )
 
     def close(self) -> None:
         with self._lock:

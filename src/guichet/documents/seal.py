@@ -12,34 +12,33 @@ embedded authority below: our own EC key and a certificate from the platform CA 
 timeStamping usage, clearly named as not qualified.
 """
 
-import hashlib
+import asyncio
 import io
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
-from asn1crypto import algos, cms, core, tsp  # type: ignore[import-untyped]
-from asn1crypto import x509 as asn1_x509
 from django.conf import settings
 from pyhanko.pdf_utils import generic, layout
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.writer import BasePdfFileWriter
 from pyhanko.sign import fields, signers
-from pyhanko.sign.general import as_signing_certificate, simple_cms_attribute
-from pyhanko.sign.timestamps import DummyTimeStamper, HTTPTimeStamper, TimeStamper
+from pyhanko.sign.timestamps import HTTPTimeStamper
 from pyhanko.stamp import BaseStamp, BaseStampStyle
 
+from guichet.documents import cms
 from guichet.documents.keys import der_signature
 from guichet.documents.pki import TSA_POLICY_OID, LoadedCertificate
 from guichet.documents.render import SEAL_BOX
 
 FIELD_NAME = "GuichetSeal"
 QR_CATALOG_KEY = "/GuichetQR"
-# Room for the CMS in the file, in hex digits: about 3.5 KB of DER with the embedded TSA, far
-# more with an outside TSA's certificate chain. Given rather than estimated, since pyHanko's
-# estimate makes a whole dummy signature and time-stamp first.
-RESERVED_EMBEDDED = 12288
+# Room for the CMS in the file, in hex digits, with an outside TSA: its certificate chain can be
+# long. Given rather than estimated, since pyHanko's estimate makes a whole dummy signature and
+# time-stamp first. With the embedded TSA the room is measured (_reserved_embedded).
 RESERVED_EXTERNAL = 32768
+# Bytes beyond a trial CMS: two signatures one or two bytes longer, a longer fraction of second.
+EMBEDDED_MARGIN = 24
 # Any fixed mask is valid (ISO/IEC 18004 §7.8 lets the encoder choose); trying all eight and
 # scoring them costs the qrcode package ~30 ms per code.
 QR_MASK = 4
@@ -49,59 +48,56 @@ class SealError(Exception):
     pass
 
 
-class EmbeddedTimeStamper(DummyTimeStamper):
-    """pyHanko's local time-stamping authority, with an EC P-256 key from our key store.
+class TimeStampUnavailable(SealError):
+    """The external time-stamping authority did not answer with a token: worth retrying."""
 
-    pyHanko's DummyTimeStamper signs with an in-memory RSA key only; this one builds the same
-    RFC 3161 token and has its SignerInfo signed by the key store (file or HSM), under our own
-    policy OID.
-    """
 
-    def __init__(self, tsa: LoadedCertificate, chain: list[asn1_x509.Certificate]) -> None:
+class TimeStamping(Protocol):
+    """Where a seal's RFC 3161 token comes from: SHA-256 imprint in, token DER out."""
+
+    external: bool
+
+    def token(self, imprint: bytes) -> bytes: ...
+
+
+class EmbeddedTimeStamper:
+    """The platform's own time-stamping authority: an EC P-256 key from our key store (file or
+    HSM) and a certificate from the platform CA, under Guichet's policy OID. Its certificates
+    and attributes are encoded once, so a token costs one ECDSA signature and some joins."""
+
+    external = False
+
+    def __init__(self, tsa: LoadedCertificate, ca: LoadedCertificate) -> None:
         self._tsa = tsa
-        # The same for every token: computed once rather than hashed again each time.
-        self._signing_certificate = as_signing_certificate(tsa.asn1)
-        super().__init__(tsa_cert=tsa.asn1, tsa_key=None, certs_to_embed=chain)  # type: ignore[arg-type]
+        self._signer = cms.SignerCertificate.of(tsa.certificate, tsa.der)
+        self._chain = [ca.der]
+        self._policy = cms.oid(TSA_POLICY_OID)
 
-    def _build_tst_info(
-        self, message_imprint: tsp.MessageImprint, dt: datetime, req: tsp.TimeStampReq
-    ) -> tsp.TSTInfo:
-        info = super()._build_tst_info(message_imprint, dt, req)
-        info["policy"] = tsp.ObjectIdentifier(TSA_POLICY_OID)
-        return info
+    def _sign(self, digest: bytes) -> bytes:
+        return der_signature(self._tsa.store.sign_digest(self._tsa.label, digest))
 
-    def _sign_tst_info(
-        self, tst_info_data: bytes, md_algorithm: str, dt: datetime
-    ) -> tuple[bytes, cms.CMSAttributes]:
-        if md_algorithm != "sha256":
-            raise SealError(f"The embedded TSA signs SHA-256 only, not {md_algorithm}.")
-        attribute: Any = simple_cms_attribute  # pyHanko leaves this helper untyped
-        signed_attrs = cms.CMSAttributes(
-            [
-                attribute("content_type", "tst_info"),
-                attribute("signing_time", cms.Time({"utc_time": core.UTCTime(dt)})),
-                attribute("signing_certificate", self._signing_certificate),
-                attribute("message_digest", hashlib.sha256(tst_info_data).digest()),
-            ]
+    def token(self, imprint: bytes) -> bytes:
+        moment = datetime.now(UTC)
+        return cms.time_stamp_token(
+            imprint, moment, self._policy, self._signer, self._chain, self._sign
         )
-        digest = hashlib.sha256(signed_attrs.dump()).digest()
-        raw = self._tsa.store.sign_digest(self._tsa.label, digest)
-        return der_signature(raw), signed_attrs
 
-    def _build_signed_data(
-        self,
-        tst_info_data: bytes,
-        md_algorithm: str,
-        signature: bytes,
-        signed_attrs: cms.CMSAttributes,
-    ) -> dict[str, Any]:
-        signed_data = super()._build_signed_data(
-            tst_info_data, md_algorithm, signature, signed_attrs
-        )
-        signed_data["signer_infos"][0]["signature_algorithm"] = algos.SignedDigestAlgorithm(
-            {"algorithm": "sha256_ecdsa"}
-        )
-        return signed_data
+
+class ExternalTimeStamper:
+    """Any RFC 3161 service over HTTP (GUICHET_TSA_URL), through pyHanko's client; the token
+    comes back as the service signed it."""
+
+    external = True
+
+    def __init__(self, url: str, timeout: int) -> None:
+        self._client = HTTPTimeStamper(url, timeout=timeout)
+
+    def token(self, imprint: bytes) -> bytes:
+        try:
+            token = asyncio.run(self._client.async_timestamp(imprint, "sha256"))
+        except Exception as error:  # network, HTTP status, malformed or refused response
+            raise TimeStampUnavailable(f"The time-stamping authority failed: {error}") from error
+        return bytes(token.dump())
 
 
 def qr_matrix(text: str) -> list[list[bool]]:
@@ -110,12 +106,22 @@ def qr_matrix(text: str) -> list[list[bool]]:
     import qrcode  # type: ignore[import-untyped]
     import qrcode.util  # type: ignore[import-untyped]
 
+    version = _qr_versions.get(len(text))
     code = qrcode.QRCode(
-        error_correction=qrcode.constants.ERROR_CORRECT_Q, border=0, mask_pattern=QR_MASK
+        version=version,
+        error_correction=qrcode.constants.ERROR_CORRECT_Q,
+        border=0,
+        mask_pattern=QR_MASK,
     )
     code.add_data(qrcode.util.QRData(text.encode("ascii"), mode=qrcode.util.MODE_ALPHA_NUM))
-    code.make(fit=True)
+    # The smallest version that holds the text depends on its length only: searched once per
+    # length (about a third of the encoder's time), then reused.
+    code.make(fit=version is None)
+    _qr_versions[len(text)] = code.version
     return [[bool(cell) for cell in row] for row in code.get_matrix()]
+
+
+_qr_versions: dict[int, int] = {}
 
 
 def qr_drawing(matrix: list[list[bool]], size: float, quiet: int = 2) -> bytes:
@@ -170,24 +176,58 @@ def rendition_of(sealed: bytes) -> bytes:
     return sealed[:end]
 
 
-_timestampers: dict[Any, EmbeddedTimeStamper] = {}
+_timestampers: dict[Any, TimeStamping] = {}
 
 
-def _embedded_timestamper(tsa: LoadedCertificate, ca: LoadedCertificate) -> TimeStamper:
-    """One per TSA certificate and process: it caches the certificates it embeds."""
-    stamper = _timestampers.get(tsa.row_id)
-    if stamper is None:
-        stamper = _timestampers[tsa.row_id] = EmbeddedTimeStamper(tsa, [ca.asn1])
-    return stamper
-
-
-def timestamper(tsa: LoadedCertificate | None, ca: LoadedCertificate) -> TimeStamper:
+def timestamper(tsa: LoadedCertificate | None, ca: LoadedCertificate) -> TimeStamping:
+    """One per process and configuration: it keeps its encoded certificates (embedded) or its
+    HTTP client (external)."""
     url = getattr(settings, "GUICHET_TSA_URL", None)
     if url:
-        return HTTPTimeStamper(url, timeout=int(getattr(settings, "GUICHET_TSA_TIMEOUT", 10)))
+        key: Any = ("external", url)
+        if key not in _timestampers:
+            timeout = int(getattr(settings, "GUICHET_TSA_TIMEOUT", 10))
+            _timestampers[key] = ExternalTimeStamper(url, timeout)
+        return _timestampers[key]
     if tsa is None:
         raise SealError("No time-stamping authority: run `guichet pki init`.")
-    return _embedded_timestamper(tsa, ca)
+    key = (tsa.row_id, ca.row_id)
+    if key not in _timestampers:
+        _timestampers[key] = EmbeddedTimeStamper(tsa, ca)
+    return _timestampers[key]
+
+
+_signers: dict[Any, cms.SignerCertificate] = {}
+_reserved: dict[Any, int] = {}
+
+
+def _reserved_embedded(seal: LoadedCertificate, ca: LoadedCertificate, stamper: Any) -> int:
+    """Room for the CMS, in hex digits, sized on a trial signature once per seal and process.
+
+    With the embedded TSA every part of the CMS has a fixed size but the ECDSA signatures (70
+    to 72 bytes each) and the time-stamp's fraction of a second: a trial plus a small margin
+    always fits. A tight /Contents matters to verifiers: pyHanko reads that hex string a
+    character at a time, the padding included, which was half the cost of a verification
+    with the former fixed 12 KB.
+    """
+    key = (seal.row_id, id(stamper))
+    if key not in _reserved:
+        trial = cms.seal_signature(
+            bytes(32),
+            _signer_certificate(seal),
+            [ca.der],
+            lambda digest: der_signature(seal.store.sign_digest(seal.label, digest)),
+            stamper.token,
+        )
+        _reserved[key] = 2 * (len(trial) + EMBEDDED_MARGIN)
+    return _reserved[key]
+
+
+def _signer_certificate(seal: LoadedCertificate) -> cms.SignerCertificate:
+    signer = _signers.get(seal.row_id)
+    if signer is None:
+        signer = _signers[seal.row_id] = cms.SignerCertificate.of(seal.certificate, seal.der)
+    return signer
 
 
 def seal_pdf(
@@ -195,9 +235,12 @@ def seal_pdf(
     qr_text: str,
     seal: LoadedCertificate,
     ca: LoadedCertificate,
-    stamper: TimeStamper,
+    stamper: TimeStamping,
     signer_name: str,
 ) -> bytes:
+    """pyHanko writes the incremental update (catalog entry, signature field and QR appearance,
+    the signature dictionary with its byte range) and hashes the byte range; cms.py writes the
+    signature that goes into the reserved /Contents."""
     writer = IncrementalPdfFileWriter(io.BytesIO(rendition))
     writer.root[generic.NameObject(QR_CATALOG_KEY)] = generic.TextStringObject(qr_text)
     writer.update_root()  # type: ignore[no-untyped-call]
@@ -207,17 +250,29 @@ def seal_pdf(
         md_algorithm="sha256",
         name=signer_name,
     )
-    reserved = RESERVED_EXTERNAL if isinstance(stamper, HTTPTimeStamper) else RESERVED_EMBEDDED
-    with seal.store.pdf_signer(seal.label, seal.asn1, [ca.asn1]) as signer:
-        pdf_signer = signers.PdfSigner(
-            metadata,
-            signer=signer,
-            timestamper=stamper,
-            stamp_style=QrSealStyle(qr_text=qr_text),
-            new_field_spec=fields.SigFieldSpec(FIELD_NAME, box=SEAL_BOX, on_page=0),
-        )
-        output = io.BytesIO()
-        pdf_signer.sign_pdf(writer, bytes_reserved=reserved, output=output)
+    pdf_signer = signers.PdfSigner(
+        metadata,
+        # Only the certificate is read from it while the file is prepared; the signature
+        # itself is made below.
+        signer=signers.ExternalSigner(seal.asn1, None, signature_value=72),
+        stamp_style=QrSealStyle(qr_text=qr_text),
+        new_field_spec=fields.SigFieldSpec(FIELD_NAME, box=SEAL_BOX, on_page=0),
+    )
+    reserved = RESERVED_EXTERNAL if stamper.external else _reserved_embedded(seal, ca, stamper)
+    output = io.BytesIO()
+    prepared, _tbs, _same_output = asyncio.run(
+        pdf_signer.async_digest_doc_for_signing(writer, bytes_reserved=reserved, output=output)
+    )
+    signature = cms.seal_signature(
+        prepared.document_digest,
+        _signer_certificate(seal),
+        [ca.der],
+        lambda digest: der_signature(seal.store.sign_digest(seal.label, digest)),
+        stamper.token,
+    )
+    if len(signature) * 2 > reserved:
+        raise SealError("The signature does not fit in the space reserved for it.")
+    prepared.fill_with_cms(output, signature)
     sealed = output.getvalue()
     if rendition_of(sealed) != rendition:
         # The QR's hash would name bytes no verifier can find: refuse rather than issue it.
@@ -227,3 +282,5 @@ def seal_pdf(
 
 def forget_timestampers() -> None:
     _timestampers.clear()
+    _signers.clear()
+    _reserved.clear()

@@ -14,7 +14,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from django.conf import settings
 from django.db import IntegrityError
@@ -32,6 +32,7 @@ from guichet.dossiers.models import Dossier, DossierEvent
 from guichet.dossiers.workflow import State
 from guichet.errors import ActionError
 from guichet.identity.models import Organisation, User
+from guichet.logs import request_id_var
 
 __all__ = [
     "Verdict",
@@ -206,12 +207,12 @@ def _page(
     )
 
 
-def _kind_for(facts: DossierFacts) -> str:
-    if facts.state == State.ACCEPTED:
+def _kind_for(dossier_id: UUID, state: str) -> str:
+    if state == State.ACCEPTED:
         return DocumentKind.CERTIFICATE
-    if facts.state == State.REJECTED:
+    if state == State.REJECTED:
         return DocumentKind.DECISION_LETTER
-    raise ActionError(f"Dossier {facts.dossier_id} is not decided (state {facts.state}).")
+    raise ActionError(f"Dossier {dossier_id} is not decided (state {state}).")
 
 
 def _live(dossier_id: UUID, kind: str) -> Document | None:
@@ -221,12 +222,31 @@ def _live(dossier_id: UUID, kind: str) -> Document | None:
 
 
 def issue(dossier_id: UUID) -> tuple[Document, bool]:
-    """The dossier's live decision document, issued now if it has none; True when new."""
-    facts = _dossier_facts(dossier_id)
-    kind = _kind_for(facts)
-    existing = _live(facts.dossier_id, kind)
+    """The dossier's live decision document, issued now if it has none; True when new.
+
+    The existing document is looked for before the dossier is read: a task run twice neither
+    opens the dossier's sealed content again nor logs a read for nothing."""
+    state = Dossier.objects.values_list("state", flat=True).get(pk=dossier_id)
+    kind = _kind_for(dossier_id, state)
+    existing = _live(dossier_id, kind)
     if existing is not None:
         return existing, False
+    if request_id_var.get() != "-":
+        return _issue_new(dossier_id, kind)
+    # Outside a request, one id for the whole issuance: the dossier reads it logs are then
+    # recorded once (dossiers' journal keeps one "opened" per request), and tell which
+    # issuance they belong to.
+    token = request_id_var.set(f"issue-{uuid4().hex[:16]}")
+    try:
+        return _issue_new(dossier_id, kind)
+    finally:
+        request_id_var.reset(token)
+
+
+def _issue_new(dossier_id: UUID, kind: str) -> tuple[Document, bool]:
+    facts = _dossier_facts(dossier_id)
+    if _kind_for(dossier_id, facts.state) != kind:
+        raise ActionError(f"Dossier {dossier_id} changed state while its document was issued.")
     ca, tsa = actions.ensure_platform()
     organisation_seal = actions.ensure_seal(facts.organisation)
     stamper = seal.timestamper(tsa, ca)
@@ -294,9 +314,10 @@ def issue_decision_document(dossier_id: UUID) -> Document:
 
 def reset_process_state() -> None:
     """Forget every key, certificate and list this process holds (tests, settings changes)."""
-    from guichet.documents import keys, publication
+    from guichet.documents import keys, publication, verify
 
     keys.reset_key_stores()
     pki.forget_loaded()
     publication.forget_cached()
+    verify.forget_trust()
     seal.forget_timestampers()

@@ -21,6 +21,7 @@ from asn1crypto import x509 as asn1_x509  # type: ignore[import-untyped]
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec
+from django.db.models import Count, Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -34,6 +35,7 @@ from guichet.documents.models import (
     StatusListEntry,
 )
 from guichet.documents.seal import QR_CATALOG_KEY, SealError, rendition_of
+from guichet.documents.tsa_trust import tsa_roots, tsa_roots_version
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +75,12 @@ class _Seal:
 
 
 class _Trust:
-    """What the built-in verifier trusts: the database's PKI rows and status list."""
+    """What the built-in verifier trusts: the database's PKI rows and status list.
+
+    Built once per process and PKI version (see `_trust()`): parsing every certificate and
+    setting pyHanko's validation contexts up again for each verification was a good part of
+    its cost, for lists that change a few times a year.
+    """
 
     def __init__(self) -> None:
         rows = list(SealCertificate.objects.select_related("organisation"))
@@ -94,6 +101,11 @@ class _Trust:
             if row.kind == CertificateKind.SEAL and row.organisation is not None
         }
 
+        self.signer_context = _validation_context(self.ca_asn1)
+        # Time-stamps may also come from an outside authority (GUICHET_TSA_URL) whose roots
+        # the operator configured; seals chain to the platform CA only.
+        self.timestamp_context = _validation_context([*self.ca_asn1, *tsa_roots()])
+
     def issued_by_ca(self, certificate: x509.Certificate) -> bool:
         for ca in self.ca_certificates:
             try:
@@ -106,6 +118,37 @@ class _Trust:
     @staticmethod
     def revocation(number: str) -> StatusListEntry | None:
         return StatusListEntry.objects.filter(number=number).first()
+
+
+def _validation_context(roots: list[asn1_x509.Certificate]) -> Any:
+    from pyhanko_certvalidator import ValidationContext
+
+    return ValidationContext(trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail")
+
+
+_cached_trust: tuple[Any, _Trust] | None = None
+
+
+def _trust() -> _Trust:
+    """The process's _Trust, rebuilt when a certificate is added or revoked (one small query
+    tells) or the configured TSA roots change."""
+    global _cached_trust
+    version = (
+        tuple(
+            SealCertificate.objects.aggregate(
+                count=Count("id"), created=Max("created_at"), revoked=Max("revoked_at")
+            ).values()
+        ),
+        tsa_roots_version(),
+    )
+    if _cached_trust is None or _cached_trust[0] != version:
+        _cached_trust = (version, _Trust())
+    return _cached_trust[1]
+
+
+def forget_trust() -> None:
+    global _cached_trust
+    _cached_trust = None
 
 
 def _when(seconds: int | None) -> str:
@@ -237,7 +280,7 @@ def _qr_checks(
 
 def verify_qr(text: str) -> Verdict:
     checks, revoked, document = _qr_checks(
-        text, _Trust(), rendition_sha256=None, pdf_signer_kid=None
+        text, _trust(), rendition_sha256=None, pdf_signer_kid=None
     )
     return _verdict(checks, revoked, document)
 
@@ -249,7 +292,6 @@ def _pdf_signature_checks(
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign.validation import validate_pdf_signature
     from pyhanko.sign.validation.status import SignatureCoverageLevel
-    from pyhanko_certvalidator import ValidationContext
 
     try:
         reader = PdfFileReader(io.BytesIO(data), strict=False)
@@ -263,14 +305,11 @@ def _pdf_signature_checks(
             None,
             None,
         )
-    context = ValidationContext(
-        trust_roots=trust.ca_asn1, allow_fetching=False, revocation_mode="soft-fail"
-    )
     try:
         status = validate_pdf_signature(
             signatures[0],
-            signer_validation_context=context,
-            ts_validation_context=context,
+            signer_validation_context=trust.signer_context,
+            ts_validation_context=trust.timestamp_context,
             skip_diff=True,
         )
     except Exception as error:  # pyHanko raises many kinds on hostile input; all mean "invalid"
@@ -320,7 +359,7 @@ def _pdf_signature_checks(
 
 
 def verify_pdf(data: bytes) -> Verdict:
-    trust = _Trust()
+    trust = _trust()
     checks, signer_kid, qr_text = _pdf_signature_checks(data, trust)
     if signer_kid is None:
         return _verdict(checks, False, {})
