@@ -18,15 +18,21 @@ What it checks, answering VALID, INVALID or REVOKED (exit status 0, 1, 2):
            by the key that sealed it
   status   the document number is not on the status list, the seal certificate not revoked
 
-Transparency-log inclusion is not checked yet (the log is not published for documents).
+  log      the document's inclusion in Guichet's transparency log, from its proof (a C2SP
+           tlog-proof of its DOCUMENT_ISSUED entry, entry included): the checkpoint signed by
+           the log's Ed25519 key (from the trust list, or --log-key), the RFC 9162 inclusion
+           path to its root, and an entry naming this file's SHA-256 (or, for a QR code, its
+           number). The proof comes from --proof, or from the cache where --fetch puts it;
+           without one the check says "not checked" and where to get it.
 
 Usage:
   verify_document.py FILE.pdf | 'SN1:...'  [--trust-list F] [--status-list F] [--cache DIR]
                      [--fetch https://guichet.example] [--ca ca.pem | --ca-fingerprint HEX]
-                     [--json]
+                     [--proof FILE.tlog-proof] [--log-key VKEY] [--json]
 
 --fetch downloads both lists from the server's /.well-known/ into the cache directory (default
-~/.cache/guichet-verify); later runs use the cached copies without a network.
+~/.cache/guichet-verify), and for a PDF its inclusion proof from /transparency/documents/; later
+runs use the cached copies without a network.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ import hashlib
 import json
 import re
 import sys
+import urllib.error
 import urllib.request
 import zlib
 from dataclasses import dataclass, field
@@ -49,7 +56,8 @@ import cbor2
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
@@ -154,6 +162,12 @@ class Trust:
     revoked: dict[str, dict[str, Any]]
     notes: list[str]
     pinned: bool
+    # Roots of an outside time-stamping authority the operator trusts (GUICHET_TSA_URL).
+    tsa_roots: list[x509.Certificate] = field(default_factory=list)
+    # The transparency log: its checkpoint name and Ed25519 key, and where proofs are served.
+    log_name: str | None = None
+    log_key: bytes | None = None
+    proofs_url: str = ""
 
 
 def _stale(payload: dict[str, Any], name: str) -> str | None:
@@ -190,7 +204,34 @@ def load_trust(trust_raw: bytes, status_raw: bytes, pinned: str | None) -> Trust
     }
     revoked = {entry["number"]: entry for entry in status.get("revoked", [])}
     notes = [note for note in (_stale(trust, "trust list"), _stale(status, "status list")) if note]
-    return Trust(ca, seals, tsa, revoked, notes, pinned is not None)
+    roots = [
+        x509.load_der_x509_certificate(base64.b64decode(entry["certificate"]))
+        for entry in trust.get("timestamp_roots", [])
+    ]
+    result = Trust(ca, seals, tsa, revoked, notes, pinned is not None, roots)
+    log = trust.get("transparency_log") or {}
+    if log.get("vkey"):
+        result.log_name, result.log_key = parse_vkey(log["vkey"])
+        result.proofs_url = str(log.get("proofs", ""))
+    return result
+
+
+def parse_vkey(vkey: str) -> tuple[str, bytes]:
+    """A signed-note verifier key "<name>+<hex key id>+<base64(0x01 || Ed25519 key)>"."""
+    try:
+        name, key_id, encoded = vkey.strip().split("+", 2)
+        raw = base64.b64decode(encoded, validate=True)
+    except ValueError as error:
+        raise TrustError(f"the log key is malformed ({error})") from error
+    if len(raw) != 33 or raw[0] != 1:
+        raise TrustError("the log key is not an Ed25519 key")
+    if _note_key_id(name, raw[1:]).hex() != key_id:
+        raise TrustError("the log key's id does not match its name and key")
+    return name, raw[1:]
+
+
+def _note_key_id(name: str, key: bytes) -> bytes:
+    return hashlib.sha256(name.encode() + b"\n\x01" + key).digest()[:4]
 
 
 def issued_by(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
@@ -401,13 +442,22 @@ def _verify_signer_info(signed_data: Any, content: bytes) -> tuple[x509.Certific
     certificate = _signer_certificate(signed_data, signer_info)
     if certificate is None:
         return None, "the signer's certificate is missing"
-    if not verify_es256(
-        certificate.public_key(),
-        _raw_from_der(signer_info["signature"].native),
-        _signed_attrs_bytes(signer_info),
+    if not verify_signature(
+        certificate.public_key(), signer_info["signature"].native, _signed_attrs_bytes(signer_info)
     ):
         return None, "the signature does not verify"
     return certificate, ""
+
+
+def verify_signature(public_key: Any, der_signature: bytes, message: bytes) -> bool:
+    """ES256, as Guichet signs, or RSA PKCS#1 v1.5 with SHA-256, as many outside TSAs do."""
+    if isinstance(public_key, rsa.RSAPublicKey):
+        try:
+            public_key.verify(der_signature, message, padding.PKCS1v15(), hashes.SHA256())
+        except InvalidSignature:
+            return False
+        return True
+    return verify_es256(public_key, _raw_from_der(der_signature), message)
 
 
 def _raw_from_der(der: bytes) -> bytes:
@@ -456,10 +506,9 @@ def _check_timestamp(
         usages = tsa_certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     except x509.ExtensionNotFound:
         usages = []
-    if (
-        not issued_by(tsa_certificate, trust.ca)
-        or ExtendedKeyUsageOID.TIME_STAMPING not in usages
-        or fingerprint not in trust.tsa_fingerprints
+    embedded = issued_by(tsa_certificate, trust.ca) and fingerprint in trust.tsa_fingerprints
+    if ExtendedKeyUsageOID.TIME_STAMPING not in usages or not (
+        embedded or chains_to(tsa_certificate, _token_certificates(signed_data), trust.tsa_roots)
     ):
         report.add("timestamp", FAILED, "the time-stamping authority is not on the trust list")
         return
@@ -468,6 +517,39 @@ def _check_timestamp(
         report.add("timestamp", FAILED, "time-stamped outside the seal certificate's validity")
         return
     report.add("timestamp", OK, f"time-stamped on {when.isoformat(timespec='seconds')}")
+
+
+def _token_certificates(signed_data: Any) -> list[x509.Certificate]:
+    return [
+        x509.load_der_x509_certificate(choice.chosen.dump())
+        for choice in signed_data["certificates"]
+        if choice.name == "certificate"
+    ]
+
+
+def chains_to(
+    certificate: x509.Certificate,
+    intermediates: list[x509.Certificate],
+    roots: list[x509.Certificate],
+    depth: int = 5,
+) -> bool:
+    """Whether `certificate` is one of `roots` or is issued, through at most `depth` of the
+    token's own certificates, by one of them (signatures and validity dates checked)."""
+    now = datetime.datetime.now(datetime.UTC)
+    if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
+        return False
+    root_ders = {root.public_bytes(_der()) for root in roots}
+    if certificate.public_bytes(_der()) in root_ders:
+        return True
+    if any(issued_by(certificate, root) for root in roots):
+        return True
+    if depth == 0:
+        return False
+    return any(
+        issued_by(certificate, parent) and chains_to(parent, intermediates, roots, depth - 1)
+        for parent in intermediates
+        if parent.subject == certificate.issuer and parent != certificate
+    )
 
 
 def check_pdf(data: bytes, trust: Trust, report: Report) -> None:
@@ -516,17 +598,153 @@ def check_pdf(data: bytes, trust: Trust, report: Report) -> None:
     )
 
 
+# --- Transparency log -----------------------------------------------------------------------------
+
+
+def _b64(text: str) -> bytes:
+    return base64.b64decode(text, validate=True)
+
+
+def _hash_node(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def inclusion_root(index: int, size: int, leaf: bytes, path: list[bytes]) -> bytes | None:
+    """RFC 9162 §2.1.3.2: the root that `path` leads to from leaf `index` of a `size` tree."""
+    if not 0 <= index < size:
+        return None
+    fn, sn, node = index, size - 1, leaf
+    for sibling in path:
+        if sn == 0:
+            return None
+        if fn % 2 == 1 or fn == sn:
+            node = _hash_node(sibling, node)
+            while fn % 2 == 0 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            node = _hash_node(node, sibling)
+        fn, sn = fn >> 1, sn >> 1
+    return node if sn == 0 else None
+
+
+def read_checkpoint(note: str, name: str, key: bytes) -> tuple[int, bytes]:
+    """(size, root) of a C2SP signed checkpoint, if signed by the log's key."""
+    body, _, signature_block = note.rpartition("\n\n")
+    body += "\n"
+    wanted = _note_key_id(name, key)
+    for line in signature_block.splitlines():
+        fields = line.split(" ")
+        if len(fields) == 3 and fields[0] == "\u2014" and fields[1] == name:
+            raw = _b64(fields[2])
+            if raw[:4] != wanted:
+                continue
+            try:
+                Ed25519PublicKey.from_public_bytes(key).verify(raw[4:], body.encode())
+            except InvalidSignature:
+                raise ValueError("the checkpoint's signature does not verify") from None
+            origin, size, root = body.split("\n")[:3]
+            if origin != name or not size.isdigit():
+                raise ValueError("the checkpoint names another log")
+            return int(size), _b64(root)
+    raise ValueError("the checkpoint is not signed by the log's key")
+
+
+def check_inclusion(
+    proof_text: str,
+    trust: Trust,
+    report: Report,
+    *,
+    sha256: str | None,
+    number: str | None,
+) -> None:
+    """A c2sp.org/tlog-proof@v1 of the document's DOCUMENT_ISSUED entry (event in `extra`)."""
+    if trust.log_name is None or trust.log_key is None:
+        report.add("transparency_log", NOT_CHECKED, "no log key: give --log-key")
+        return
+    try:
+        head, _, checkpoint = proof_text.partition("\n\n")
+        lines = head.split("\n")
+        if lines[0] != "c2sp.org/tlog-proof@v1" or not lines[1].startswith("extra "):
+            raise ValueError("not a document's tlog-proof")
+        entry = _b64(lines[1][6:])
+        if not lines[2].startswith("index "):
+            raise ValueError("no index")
+        index = int(lines[2][6:])
+        path = [_b64(line) for line in lines[3:]]
+        size, root = read_checkpoint(checkpoint, trust.log_name, trust.log_key)
+        event = json.loads(entry)
+        details = event["details"]
+    except (ValueError, IndexError, KeyError, TypeError) as error:
+        report.add("transparency_log", FAILED, f"the log proof is not valid: {error}")
+        return
+    leaf = hashlib.sha256(b"\x00" + entry).digest()
+    if inclusion_root(index, size, leaf, path) != root:
+        report.add("transparency_log", FAILED, "the log proof does not lead to the checkpoint")
+    elif event.get("action") != 115 or event.get("seq") != index:
+        report.add("transparency_log", FAILED, "the log entry is not a document's issuing")
+    elif sha256 is not None and details.get("sha256") != sha256:
+        report.add("transparency_log", FAILED, "the log records another file for this entry")
+    elif number is not None and details.get("number") != number:
+        report.add("transparency_log", FAILED, "the log entry is about another document")
+    else:
+        report.add(
+            "transparency_log",
+            OK,
+            f"recorded in the transparency log (entry {index}, checkpoint of {size} entries)",
+        )
+
+
+def _log_check(
+    report: Report, trust: Trust, proof: Path | None, cache: Path, sha256: str | None
+) -> None:
+    number = report.document.get("number")
+    if proof is None and sha256 is not None:
+        cached = cache / "proofs" / f"{sha256}.tlog-proof"
+        proof = cached if cached.exists() else None
+    if proof is None:
+        where = f"{trust.proofs_url}<SHA-256 of the file>.tlog-proof" if trust.proofs_url else ""
+        hint = f" (download it from {where}, or use --fetch)" if where else ""
+        report.add(
+            "transparency_log", NOT_CHECKED, f"not checked: no inclusion proof at hand{hint}"
+        )
+        return
+    check_inclusion(
+        proof.read_text(encoding="utf-8"),
+        trust,
+        report,
+        sha256=sha256,
+        number=str(number) if number else None,
+    )
+
+
 # --- Command line --------------------------------------------------------------------------------
 
 
-def fetch(base_url: str, cache: Path) -> None:
+def _download(url: str) -> bytes:
+    if not url.startswith(("https://", "http://")):
+        raise TrustError(f"not an http(s) URL: {url}")
+    with urllib.request.urlopen(url, timeout=15) as response:  # noqa: S310 (checked above)
+        body: bytes = response.read()
+    return body
+
+
+def fetch(base_url: str, cache: Path, subject: str | None = None) -> None:
+    """Both lists, and for a PDF its inclusion proof when the log covers it already."""
     cache.mkdir(parents=True, exist_ok=True)
+    base = base_url.rstrip("/")
     for name in (TRUST_LIST, STATUS_LIST):
-        url = f"{base_url.rstrip('/')}/.well-known/{name}"
-        if not url.startswith(("https://", "http://")):
-            raise TrustError(f"not an http(s) URL: {url}")
-        with urllib.request.urlopen(url, timeout=15) as response:  # noqa: S310 (checked above)
-            (cache / name).write_bytes(response.read())
+        (cache / name).write_bytes(_download(f"{base}/.well-known/{name}"))
+    if subject is None or subject.strip().startswith("SN1:"):
+        return
+    sha256 = hashlib.sha256(Path(subject).read_bytes()).hexdigest()
+    try:
+        proof = _download(f"{base}/transparency/documents/{sha256}.tlog-proof")
+    except urllib.error.HTTPError as error:
+        if error.code == 404:  # not covered by a checkpoint yet, or unknown: said later
+            return
+        raise
+    (cache / "proofs").mkdir(exist_ok=True)
+    (cache / "proofs" / f"{sha256}.tlog-proof").write_bytes(proof)
 
 
 def pinned_fingerprint(arguments: argparse.Namespace) -> str | None:
@@ -538,18 +756,26 @@ def pinned_fingerprint(arguments: argparse.Namespace) -> str | None:
     return None
 
 
-def verify(subject: str, trust: Trust) -> Report:
+def verify(
+    subject: str, trust: Trust, proof: Path | None = None, cache: Path = DEFAULT_CACHE
+) -> Report:
     report = Report()
+    sha256 = None
     try:
         if subject.strip().startswith("SN1:"):
             check_qr(subject, trust, report)
         else:
-            check_pdf(Path(subject).read_bytes(), trust, report)
+            data = Path(subject).read_bytes()
+            sha256 = hashlib.sha256(data).hexdigest()
+            check_pdf(data, trust, report)
     except OSError:
         raise
     except Exception as error:  # a damaged or hostile file is an answer, not a crash
         report.add("signature", FAILED, f"the file is damaged ({type(error).__name__})")
-    report.add("transparency_log", NOT_CHECKED, "transparency-log inclusion: not yet available")
+    if any(status == FAILED for _, status, _ in report.checks):
+        report.add("transparency_log", NOT_CHECKED, "not checked: the seal is not valid")
+    else:
+        _log_check(report, trust, proof, cache, sha256)
     return report
 
 
@@ -562,21 +788,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fetch", metavar="URL", help="download both lists into the cache first")
     parser.add_argument("--ca", help="the platform CA certificate (PEM) to pin")
     parser.add_argument("--ca-fingerprint", help="SHA-256 of the platform CA certificate to pin")
+    parser.add_argument("--proof", type=Path, help="the document's .tlog-proof (log inclusion)")
+    parser.add_argument("--log-key", help="the log's verifier key, if not the trust list's")
     parser.add_argument("--json", action="store_true")
     arguments = parser.parse_args(argv)
     try:
         if arguments.fetch:
-            fetch(arguments.fetch, arguments.cache)
+            fetch(arguments.fetch, arguments.cache, arguments.subject)
         trust_path = arguments.trust_list or arguments.cache / TRUST_LIST
         status_path = arguments.status_list or arguments.cache / STATUS_LIST
         trust = load_trust(
             trust_path.read_bytes(), status_path.read_bytes(), pinned_fingerprint(arguments)
         )
+        if arguments.log_key:
+            trust.log_name, trust.log_key = parse_vkey(arguments.log_key)
     except (OSError, TrustError, ValueError) as error:
         print(f"cannot verify: {error}", file=sys.stderr)  # noqa: T201
         return 3
     try:
-        report = verify(arguments.subject, trust)
+        report = verify(arguments.subject, trust, arguments.proof, arguments.cache)
     except OSError as error:
         print(f"cannot verify: {error}", file=sys.stderr)  # noqa: T201
         return 3

@@ -12,7 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
-from guichet.documents.models import Document
+from guichet.documents.models import Document, Issuance, IssuanceStatus
 from guichet.dossiers import access as dossier_access
 from guichet.dossiers.models import Dossier
 from guichet.identity.models import Role, User
@@ -97,3 +97,15 @@ def revocation_comment(document: Document) -> str:
 
 def with_revokable(user: AnyUser, documents: Iterable[Document]) -> list[tuple[Document, bool]]:
     return [(document, can_revoke(user, document)) for document in documents]
+
+
+def unfinished_issuance(dossier: Dossier) -> Issuance | None:
+    """The dossier's document issuing when it is not done (being issued, retrying, failed),
+    for the agents' page; the caller has already been let in to the dossier. No personal data:
+    a status, a count and the sealing machinery's last error."""
+    return (
+        Issuance.objects.filter(dossier=dossier)
+        .exclude(status=IssuanceStatus.ISSUED)
+        .order_by("-updated_at")
+        .first()
+    )

@@ -8,7 +8,7 @@ does not exist.
 import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 from uuid import UUID
@@ -17,6 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -30,6 +31,8 @@ from guichet.documents.models import (
     CertificateStatus,
     Document,
     DocumentEvent,
+    Issuance,
+    IssuanceStatus,
     RevocationReason,
     SealCertificate,
     StatusListEntry,
@@ -193,12 +196,12 @@ class Issued:
     seal_id: UUID
 
 
-def _log_issued(document: Document) -> None:
+def _log_issued(document: Document) -> int:
     """Append the issued document's hash to the transparency log, in the issuing transaction: a
     document exists if and only if its log entry does. No personal data: number, kind,
     organisation and the PDF's SHA-256 are enough for anyone to check a copy against the log."""
     dossier = document.dossier
-    record_event(
+    event = record_event(
         LogAction.DOCUMENT_ISSUED,
         actor=Actor.system(),
         object_type="document",
@@ -213,6 +216,7 @@ def _log_issued(document: Document) -> None:
             "sha256": document.sha256,
         },
     )
+    return event.seq
 
 
 def do_record_document(issued: Issued) -> Document:
@@ -251,7 +255,10 @@ def do_record_document(issued: Issued) -> Document:
 def _insert_document(document: Document) -> None:
     document.save(force_insert=True)
     DocumentEvent.objects.create(document=document, kind=DocumentEvent.Kind.ISSUED)
-    _log_issued(document)
+    # Recorded last (it takes the log's lock until commit), then kept on the row: where the
+    # document's inclusion proof is found.
+    document.log_seq = _log_issued(document)
+    document.save(update_fields=["log_seq"])
 
 
 def _check_revocation(reason: str, comment: str) -> str:
@@ -320,3 +327,84 @@ def do_revoke_document(user: User, document_id: Any, reason: str, comment: str) 
 
     transaction.on_commit(partial(notify_document_revoked.enqueue, document_id=str(document.pk)))
     return document
+
+
+# --- Issuing, as the operator follows it ---------------------------------------------------------
+
+# Attempts in all, and the wait before each retry: a time-stamping authority or key service that
+# is down for maintenance gets about three quarters of an hour before a person is needed.
+MAX_ISSUE_ATTEMPTS = 5
+RETRY_DELAYS = (30, 120, 600, 1800)
+MAX_ERROR_CHARS = 300
+
+
+def _issuance(dossier_id: UUID, kind: str) -> Issuance:
+    issuance, _created = Issuance.objects.get_or_create(dossier_id=dossier_id, kind=kind)
+    return issuance
+
+
+@transaction.atomic
+def do_start_issuance(dossier_id: UUID, kind: str) -> Issuance:
+    """Count an attempt before it runs, so a worker killed mid-way still counts against the
+    bound. Operational bookkeeping only: what the citizen's data went through is logged by
+    issuing itself (the document and its log entry)."""
+    issuance = _issuance(dossier_id, kind)
+    issuance = Issuance.objects.select_for_update().get(pk=issuance.pk)
+    issuance.attempts += 1
+    if issuance.status != IssuanceStatus.ISSUED:
+        issuance.status = IssuanceStatus.PENDING
+    issuance.save(update_fields=["attempts", "status", "updated_at"])
+    return issuance
+
+
+def retry_delay(attempts: int) -> datetime | None:
+    """When attempt `attempts + 1` is due, or None when the bound is reached."""
+    if attempts >= MAX_ISSUE_ATTEMPTS:
+        return None
+    delay = RETRY_DELAYS[min(attempts, len(RETRY_DELAYS)) - 1]
+    return timezone.now() + timedelta(seconds=delay)
+
+
+@transaction.atomic
+def do_record_issue_failure(issuance: Issuance, error: BaseException, *, final: bool) -> Issuance:
+    """The attempt failed: retry later (RETRYING, with the time) or leave it to an operator
+    (FAILED) once the attempts are spent or when retrying cannot help (`final`)."""
+    issuance = Issuance.objects.select_for_update().get(pk=issuance.pk)
+    if issuance.status == IssuanceStatus.ISSUED:  # another run succeeded meanwhile
+        return issuance
+    due = None if final else retry_delay(issuance.attempts)
+    issuance.status = IssuanceStatus.RETRYING if due else IssuanceStatus.FAILED
+    issuance.next_attempt_at = due
+    issuance.last_error = f"{type(error).__name__}: {error}"[:MAX_ERROR_CHARS]
+    issuance.save(update_fields=["status", "next_attempt_at", "last_error", "updated_at"])
+    return issuance
+
+
+def do_record_issued(dossier_id: UUID, kind: str, document: Document) -> None:
+    Issuance.objects.filter(dossier_id=dossier_id, kind=kind).update(
+        status=IssuanceStatus.ISSUED,
+        document=document,
+        next_attempt_at=None,
+        last_error="",
+        updated_at=timezone.now(),
+    )
+
+
+@transaction.atomic
+def do_rearm_issuances(*, failed: bool, due: bool) -> list[Issuance]:
+    """Issuances to send to the task queue again (`guichet documents retry`): those that
+    spent their attempts (`failed`, given a fresh set) and those whose retry is due but was
+    not run (`due`: a queue without delayed tasks, a lost task)."""
+    wanted = Q(pk__in=[])
+    if failed:
+        wanted |= Q(status=IssuanceStatus.FAILED)
+    if due:
+        wanted |= Q(status=IssuanceStatus.RETRYING, next_attempt_at__lte=timezone.now())
+    issuances = list(Issuance.objects.select_for_update().filter(wanted))
+    for issuance in issuances:
+        if issuance.status == IssuanceStatus.FAILED:
+            issuance.attempts = 0
+        issuance.status = IssuanceStatus.PENDING
+        issuance.next_attempt_at = None
+        issuance.save(update_fields=["attempts", "status", "next_attempt_at", "updated_at"])
+    return issuances

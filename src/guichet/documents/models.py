@@ -110,13 +110,16 @@ class Document(models.Model):
     issued_at = models.DateTimeField()
     expires_at = models.DateTimeField(null=True, blank=True)
     # Of the whole sealed file, as downloaded: what the transparency log records.
-    sha256 = models.CharField(max_length=64)
+    sha256 = models.CharField(max_length=64, db_index=True)
     # Of the rendered document before the seal was appended: what the QR code carries.
     rendition_sha256 = models.CharField(max_length=64)
     size = models.PositiveIntegerField()
     # Stream-encrypted (vault format 2) under the dossier's data key.
     file = models.FileField(upload_to=document_path, max_length=200)
     seal = models.ForeignKey(SealCertificate, on_delete=models.PROTECT, related_name="documents")
+    # Sequence number of its "issued" entry in the transparency log: where its inclusion proof
+    # is found (audit.service.inclusion_proof).
+    log_seq = models.BigIntegerField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True)
     revocation_reason = models.CharField(
         max_length=24, choices=RevocationReason.choices, blank=True
@@ -148,6 +151,49 @@ class Document(models.Model):
 
     def __str__(self) -> str:
         return self.number
+
+
+class IssuanceStatus(models.TextChoices):
+    PENDING = "pending", _("Being issued")
+    RETRYING = "retrying", _("Failed, will be tried again")
+    FAILED = "failed", _("Failed, needs an operator")
+    ISSUED = "issued", _("Issued")
+
+
+class Issuance(models.Model):
+    """The issuing of one dossier's decision document, as the operator follows it: attempts,
+    the last error, when the next try is due. One per dossier and kind, like the document.
+
+    The error is the exception's kind and message from the sealing machinery (time-stamping
+    authority, key store, storage): never the dossier's content.
+    """
+
+    dossier = models.ForeignKey(Dossier, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=20, choices=DocumentKind.choices)
+    status = models.CharField(
+        max_length=10, choices=IssuanceStatus.choices, default=IssuanceStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    document = models.ForeignKey(
+        Document, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("document issuance")
+        verbose_name_plural = _("document issuances")
+        ordering = ["-updated_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["dossier", "kind"], name="documents_one_issuance")
+        ]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="documents_issuance_due")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.dossier_id} ({self.status})"
 
 
 class DocumentEvent(models.Model):

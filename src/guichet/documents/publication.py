@@ -19,12 +19,14 @@ import threading
 import time
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
 from django.conf import settings
 from django.db.models import Count, Max
 from django.utils import timezone
 
-from guichet.documents import actions, pki
+from guichet.documents import actions, pki, transparency
 from guichet.documents.models import CertificateKind, SealCertificate, StatusListEntry
+from guichet.documents.tsa_trust import tsa_root_certificates, tsa_roots_version
 
 TRUST_LIST_TYPE = "guichet-trust-list+jws"
 STATUS_LIST_TYPE = "guichet-status-list+jws"
@@ -78,6 +80,7 @@ def _certificate_entry(row: SealCertificate) -> dict[str, Any]:
 
 
 def _trust_payload(ca: pki.LoadedCertificate) -> dict[str, Any]:
+    log_name, _log_key = transparency.log_identity()
     now = timezone.now().replace(microsecond=0)
     rows = list(SealCertificate.objects.select_related("organisation").order_by("created_at"))
     return {
@@ -91,6 +94,21 @@ def _trust_payload(ca: pki.LoadedCertificate) -> dict[str, Any]:
             _certificate_entry(row) for row in rows if row.kind == CertificateKind.TSA
         ],
         "seals": [_certificate_entry(row) for row in rows if row.kind == CertificateKind.SEAL],
+        # Roots of an outside time-stamping authority (GUICHET_TSA_TRUST_ROOTS): time-stamps
+        # chaining to one of them are trusted too.
+        "timestamp_roots": [
+            {"certificate": b64(der), "sha256": hashlib.sha256(der).hexdigest()}
+            for der in (
+                root.public_bytes(serialization.Encoding.DER) for root in tsa_root_certificates()
+            )
+        ],
+        # The transparency log the documents are recorded in, so an offline verifier can check
+        # an inclusion proof's checkpoint with a key the pinned CA vouches for.
+        "transparency_log": {
+            "origin": log_name,
+            "vkey": transparency.log_verifier_key(),
+            "proofs": f"{settings.SITE_URL}/transparency/documents/",
+        },
     }
 
 
@@ -133,6 +151,7 @@ def trust_list() -> bytes:
         count=Count("id"), created=Max("created_at"), revoked=Max("revoked_at")
     )
     version["ca"] = ca.row_id
+    version["tsa_roots"] = tsa_roots_version()
     return _cached("trust", version, lambda: sign_jws(_trust_payload(ca), ca, TRUST_LIST_TYPE))
 
 

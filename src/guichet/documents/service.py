@@ -215,6 +215,12 @@ def _kind_for(dossier_id: UUID, state: str) -> str:
     raise ActionError(f"Dossier {dossier_id} is not decided (state {state}).")
 
 
+def kind_of(dossier_id: UUID) -> str:
+    """The kind of document the dossier's decision calls for; ActionError if undecided."""
+    state = Dossier.objects.values_list("state", flat=True).get(pk=dossier_id)
+    return _kind_for(dossier_id, state)
+
+
 def _live(dossier_id: UUID, kind: str) -> Document | None:
     return Document.objects.filter(
         dossier_id=dossier_id, kind=kind, revoked_at__isnull=True
@@ -226,8 +232,7 @@ def issue(dossier_id: UUID) -> tuple[Document, bool]:
 
     The existing document is looked for before the dossier is read: a task run twice neither
     opens the dossier's sealed content again nor logs a read for nothing."""
-    state = Dossier.objects.values_list("state", flat=True).get(pk=dossier_id)
-    kind = _kind_for(dossier_id, state)
+    kind = kind_of(dossier_id)
     existing = _live(dossier_id, kind)
     if existing is not None:
         return existing, False

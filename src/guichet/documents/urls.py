@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from guichet.documents import views
 
@@ -23,4 +23,11 @@ urlpatterns = [
     path("verifier", views.verifier, name="documents_verifier"),
     path(".well-known/guichet-trust-list.json", views.trust_list, name="documents_trust_list"),
     path(".well-known/guichet-status-list.json", views.status_list, name="documents_status_list"),
+    # Beside the log's own publication (audit's /transparency/ patterns come first and do not
+    # match this path, so resolution falls through to here).
+    re_path(
+        r"^transparency/documents/(?P<sha256>[0-9a-fA-F]{64})\.tlog-proof$",
+        views.document_proof,
+        name="documents_proof",
+    ),
 ]

@@ -14,6 +14,7 @@ import datetime
 import hashlib
 import io
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,10 +26,11 @@ from django.db.models import Count, Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from guichet.documents import qr
+from guichet.documents import qr, transparency
 from guichet.documents.models import (
     CertificateKind,
     CertificateStatus,
+    Document,
     DocumentKind,
     RevocationReason,
     SealCertificate,
@@ -170,21 +172,49 @@ def _document_info(claims: qr.Claims, seal: _Seal | None) -> dict[str, Any]:
     }
 
 
-def _verdict(checks: list[Check], revoked: bool, document: dict[str, Any]) -> Verdict:
+def _verdict(
+    checks: list[Check],
+    revoked: bool,
+    document: dict[str, Any],
+    log: Callable[[], Check] | None = None,
+) -> Verdict:
     if any(check.status == FAILED for check in checks):
+        # The log is asked about documents that are what they claim: an invalid one is
+        # invalid whatever the log says.
+        message = _("Transparency log: not checked, the document is not valid.")
+        checks.append(Check("transparency_log", NOT_CHECKED, message))
         result = INVALID
-    elif revoked:
-        result = REVOKED
     else:
-        result = VALID
-    checks.append(
-        Check(
-            "transparency_log",
-            NOT_CHECKED,
-            _("Transparency-log inclusion: not yet available."),
-        )
-    )
+        checks.append(log() if log is not None else _log_check(None))
+        failed = checks[-1].status == FAILED
+        result = INVALID if failed else REVOKED if revoked else VALID
     return Verdict(result, checks, document)
+
+
+def _log_check(number: str | None, sha256: str | None = None) -> Check:
+    """The document's inclusion in the transparency log, from its proof (transparency.py)."""
+    if not number:
+        message = _("Transparency log: not checked, the document could not be identified.")
+        return Check("transparency_log", NOT_CHECKED, message)
+    row = Document.objects.filter(number=number).first()
+    outcome = transparency.document_inclusion(row, sha256=sha256)
+    if outcome.status == transparency.OK:
+        detail = _(
+            "Recorded in the transparency log (entry %(index)d, signed checkpoint of "
+            "%(size)d entries)."
+        ) % {"index": outcome.index, "size": outcome.size}
+    elif outcome.status == transparency.NOT_CHECKED and row is None:
+        detail = _("Transparency log: not checked, this document is not known here.")
+    elif outcome.status == transparency.NOT_CHECKED:
+        detail = _(
+            "Transparency log: not checked yet, no signed checkpoint covers this document "
+            "(one is signed every minute or so). Try again later."
+        )
+    elif sha256 is not None and "another file" in outcome.reason:
+        detail = _("The transparency log records another file under this document's number.")
+    else:
+        detail = _("Not proven in the transparency log: %(reason)s.") % {"reason": outcome.reason}
+    return Check("transparency_log", outcome.status, detail)
 
 
 def _qr_checks(
@@ -282,7 +312,8 @@ def verify_qr(text: str) -> Verdict:
     checks, revoked, document = _qr_checks(
         text, _trust(), rendition_sha256=None, pdf_signer_kid=None
     )
-    return _verdict(checks, revoked, document)
+    number = document.get("number")
+    return _verdict(checks, revoked, document, lambda: _log_check(number))
 
 
 def _pdf_signature_checks(
@@ -375,4 +406,7 @@ def verify_pdf(data: bytes) -> Verdict:
     )
     # The QR's chain check repeats the PDF's; keep the PDF's (it also covers the time-stamp).
     checks.extend(check for check in more if check.name != "chain")
-    return _verdict(checks, revoked, document)
+    number = document.get("number")
+    return _verdict(
+        checks, revoked, document, lambda: _log_check(number, hashlib.sha256(data).hexdigest())
+    )

@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
-from guichet.documents import access, actions, publication
+from guichet.documents import access, actions, publication, transparency
 from guichet.documents.models import Document, RevocationReason
 from guichet.documents.verify import MAX_PDF_BYTES, Verdict, verify_pdf, verify_qr
 from guichet.dossiers import access as dossier_access
@@ -112,7 +112,12 @@ def agent_documents(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
     dossier, documents = access.dossier_documents(user, dossier_id)
     if not dossier_access.get_abilities(user, dossier)[dossier_access.INSTRUCT]:
         raise Http404
-    context = {"dossier": dossier, "rows": access.with_revokable(user, documents)}
+    context = {
+        "dossier": dossier,
+        "rows": access.with_revokable(user, documents),
+        "issuance": access.unfinished_issuance(dossier),
+        "max_attempts": actions.MAX_ISSUE_ATTEMPTS,
+    }
     return render(request, "documents/agent/list.html", context)
 
 
@@ -225,3 +230,22 @@ def trust_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 def status_list(request: HttpRequest) -> HttpResponse:
     return _json(request, publication.status_list(), 300)
+
+
+@require_GET
+def document_proof(request: HttpRequest, sha256: str) -> HttpResponse:
+    """The transparency-log inclusion proof of the document whose sealed file has this SHA-256,
+    with its log entry (transparency.py). Public: asking needs the hash, so the file; 404 for
+    an unknown hash or while no signed checkpoint covers the document yet."""
+    document = Document.objects.filter(sha256=sha256.lower()).first()
+    if document is None:
+        raise Http404
+    text = transparency.proof_text(document)
+    if text is None:
+        raise Http404
+    response = HttpResponse(text, content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{document.number}.tlog-proof"'
+    response["Access-Control-Allow-Origin"] = "*"
+    # A later checkpoint gives a longer proof of the same entry; either stays valid.
+    patch_cache_control(response, public=True, max_age=300)
+    return response

@@ -50,7 +50,8 @@ RESOLVE_TTL = 60.0
 REFRESH_AFTER = 5.0
 # Settings that hold the URL of a service the platform sends data to. Interoperability code that
 # adds partner endpoints lists its settings here (register_endpoint_setting) to get them checked.
-ENDPOINT_SETTINGS = ["GUICHET_TRANSIT_URL"]
+# GUICHET_TSA_URL: an outside time-stamping authority receives the hash of every sealed document.
+ENDPOINT_SETTINGS = ["GUICHET_TRANSIT_URL", "GUICHET_TSA_URL"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network

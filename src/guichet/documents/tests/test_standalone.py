@@ -33,7 +33,7 @@ ISOLATED = (
 )
 
 
-def standalone(subject: str, lists: Path, fingerprint: str) -> dict[str, Any]:
+def standalone(subject: str, lists: Path, fingerprint: str, *extra: str) -> dict[str, Any]:
     result = subprocess.run(  # noqa: S603 (fixed arguments)
         [
             sys.executable,
@@ -47,7 +47,10 @@ def standalone(subject: str, lists: Path, fingerprint: str) -> dict[str, Any]:
             str(lists / "guichet-status-list.json"),
             "--ca-fingerprint",
             fingerprint,
+            "--cache",
+            str(lists / "cache"),
             "--json",
+            *extra,
         ],
         capture_output=True,
         text=True,
