@@ -227,6 +227,11 @@ GUICHET_TRANSIT_MOUNT = env_str("GUICHET_TRANSIT_MOUNT", "transit")
 GUICHET_TRANSIT_KEY_PREFIX = env_str("GUICHET_TRANSIT_KEY_PREFIX", "guichet-kek")
 GUICHET_TRANSIT_CA_FILE = env_str("GUICHET_TRANSIT_CA_FILE", "") or None
 GUICHET_TRANSIT_TIMEOUT = env_int("GUICHET_TRANSIT_TIMEOUT", 5)
+# Sealed documents: an outside RFC 3161 time-stamping authority (unset: the embedded one), and the
+# PEM file of the roots its certificates chain to, which verifiers then trust for time-stamps.
+GUICHET_TSA_URL = env_str("GUICHET_TSA_URL", "") or None
+GUICHET_TSA_TIMEOUT = env_int("GUICHET_TSA_TIMEOUT", 10)
+GUICHET_TSA_TRUST_ROOTS = env_str("GUICHET_TSA_TRUST_ROOTS", "") or None
 
 # --- Transparency log and security alerts -----------------------------------------------------
 GUICHET_AUDIT_ORIGIN = env_str("GUICHET_AUDIT_ORIGIN", "")

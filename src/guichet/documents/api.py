@@ -33,6 +33,8 @@ class DocumentOut(Schema):
     revoked_at: datetime | None
     revocation_reason: str
     url: str
+    # Its transparency-log inclusion proof (404 until a signed checkpoint covers it).
+    proof_url: str
 
 
 class RevokeIn(Schema):
@@ -76,6 +78,7 @@ def _document(document: Document) -> dict[str, Any]:
         "revoked_at": document.revoked_at,
         "revocation_reason": document.revocation_reason,
         "url": f"/api/v1/dossiers/{document.dossier_id}/documents/{document.pk}",
+        "proof_url": f"/transparency/documents/{document.sha256}.tlog-proof",
     }
 
 

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from asn1crypto import keys as asn1_keys  # type: ignore[import-untyped]
 from asn1crypto import tsp
@@ -77,7 +78,8 @@ class OutsideTsa:
                 serialization.NoEncryption(),
             )
         )
-        stamper = DummyTimeStamper(der(tsa), private, certs_to_embed=[der(tsa), der(root)])
+        embedded: Any = [der(tsa), der(root)]  # pyHanko takes any iterable of certificates
+        stamper = DummyTimeStamper(der(tsa), private, certs_to_embed=embedded)
         return cls(root.public_bytes(serialization.Encoding.PEM), stamper)
 
     def write_root(self, directory: Path) -> Path:

@@ -2,7 +2,7 @@
 its root (GUICHET_TSA_TRUST_ROOTS), online and offline, and not otherwise; an outside TSA not in
 the residency host list is refused at start-up like any other outbound host."""
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ from guichet.documents.service import reset_process_state
 from guichet.documents.tests.conftest import issued
 from guichet.documents.tests.outside_tsa import OutsideTsa, serving
 from guichet.documents.tests.test_standalone import export, standalone
-from guichet.documents.verify import verify_pdf
+from guichet.documents.verify import Check, verify_pdf
 from guichet.identity.models import User
 from guichet.vault.residency import check_residency
 
@@ -35,8 +35,8 @@ def outside_url(outside: OutsideTsa, settings: Any) -> Iterator[str]:
     reset_process_state()
 
 
-def check(checks: list[object], name: str) -> str:
-    return next(c.status for c in checks if getattr(c, "name", "") == name)  # type: ignore[attr-defined]
+def check(checks: Sequence[Check], name: str) -> str:
+    return next(c.status for c in checks if c.name == name)
 
 
 def test_a_document_stamped_outside_verifies_once_its_root_is_trusted(

@@ -66,7 +66,7 @@ def test_tsa_down_then_up_issues_once_after_a_retry(world: dict[str, User], tsa_
 
     out = io.StringIO()
     call_command("documents", "status", stdout=out)
-    assert dossier.number in out.getvalue() and "retrying" in out.getvalue()
+    assert str(dossier.number) in out.getvalue() and "retrying" in out.getvalue()
 
     # Not due yet: the sweep leaves it alone.
     call_command("documents", "retry", "--due", stdout=io.StringIO())

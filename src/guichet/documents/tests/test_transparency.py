@@ -5,6 +5,7 @@ yet (no signed checkpoint covers the document) or none at hand."""
 
 import base64
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from guichet.identity.models import User
 pytestmark = pytest.mark.django_db
 
 
-def log_check(checks: list[object]) -> tuple[str, str]:
+def log_check(checks: Sequence[object]) -> tuple[str, str]:
     for check in checks:
         if isinstance(check, dict):
             if check["name"] == "transparency_log":
