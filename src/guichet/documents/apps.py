@@ -10,8 +10,11 @@ class DocumentsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete
 
+        from guichet.documents import pdf_speed
         from guichet.documents.models import Document
         from guichet.documents.signals import delete_file
+
+        pdf_speed.install()
 
         # A document row goes when its dossier is erased (cascade): its file must go too, and
         # the dossiers app that erases knows nothing of documents.
