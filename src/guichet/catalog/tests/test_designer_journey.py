@@ -14,7 +14,6 @@ from guichet.audit.models import Action as LogAction
 from guichet.audit.models import AuditEvent
 from guichet.catalog.models import Procedure
 from guichet.catalog.tests.test_designer_support import client_for, location, people  # noqa: F401
-from guichet.dossiers import workflow as dossier_workflow
 from guichet.dossiers.models import Dossier
 from guichet.dossiers.tests.test_pages_support import strict_html  # noqa: F401
 from guichet.identity.models import User
@@ -145,10 +144,6 @@ def test_a_designer_builds_tests_and_publishes_a_procedure_a_citizen_files_it(
 
 # The dossier engine follows each procedure's workflow section since the workflow engine
 # (dossiers/workflow.py: workflow_of); before it, every procedure used the fixed workflow.
-follows_definitions = hasattr(dossier_workflow, "workflow_of")
-
-
-@pytest.mark.skipif(not follows_definitions, reason="the workflow engine is not merged yet")
 def test_two_level_approval_chosen_in_the_pages_binds_the_instructor(
     people: dict[str, User],  # noqa: F811
 ) -> None:
