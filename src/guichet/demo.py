@@ -113,6 +113,14 @@ ACCOUNTS: list[DemoAccount] = [
         "ansd-srsd-dakar",
         "NRXWO2LOORXWGZLUMVZXIMJSGM2DKNRX",
     ),
+    # Procedure design: the designer pages (/agent/designer/) need a designer of the organisation.
+    DemoAccount(
+        "aissatou.sow@ansd.sn",
+        "Aïssatou Sow",
+        Role.DESIGNER,
+        "ansd",
+        "ONSWG4TFOQYTEMZUGU3DMNZYHEYDCMRT",
+    ),
     DemoAccount(
         "admin@guichet.sn",
         "Administrateur de la plateforme",
