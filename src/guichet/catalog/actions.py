@@ -6,6 +6,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from guichet.audit.models import Action as LogAction
 from guichet.audit.models import ActorKind
@@ -53,9 +54,12 @@ def _attributes(definition: dict[str, Any]) -> dict[str, Any]:
 
 def _refusal(changes: list[dict[str, Any]], drafts: int) -> ActionError:
     reasons = [describe(change) for change in changes if not is_compatible([change])]
-    message = _(
+    message = ngettext(
+        "%(drafts)d draft in progress could not follow this change: %(reasons)s Publish it "
+        "for new drafts only, or make the change compatible (add optional fields, reword).",
         "%(drafts)d drafts in progress could not follow this change: %(reasons)s Publish it "
-        "for new drafts only, or make the change compatible (add optional fields, reword)."
+        "for new drafts only, or make the change compatible (add optional fields, reword).",
+        drafts,
     ) % {"drafts": drafts, "reasons": " ".join(reasons)}
     return ActionError(message, {"form": reasons})
 

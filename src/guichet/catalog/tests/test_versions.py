@@ -58,7 +58,7 @@ def test_compatible_change_moves_drafts_and_says_what_changed(world: dict[str, U
     page = _client(awa).get(f"/dossiers/{draft.pk}/")
     body = page.content.decode()
     assert "Remarques particulières" in body  # the draft shows the new version's form
-    assert "New question: “Remarques particulières”." in body  # and says what changed
+    assert "Nouvelle question : « Remarques particulières »." in body  # and says what changed
     assert "Numéro de téléphone portable" in body
 
     actions.do_update_answers(awa, draft.pk, {"remarks": "Merci"})
@@ -80,9 +80,9 @@ def test_incompatible_change_with_drafts_is_refused_with_the_reason(world: dict[
     _field(definition, "copies")["max"] = 3
     with pytest.raises(ActionError) as refused:
         do_import_definition(definition)
-    assert "1 drafts in progress" in refused.value.message
-    assert "Question removed" in refused.value.message
-    assert "Stricter rules" in refused.value.message
+    assert "1 brouillon en cours ne peut pas suivre" in refused.value.message
+    assert "Question supprimée" in refused.value.message
+    assert "Règles plus strictes" in refused.value.message
     assert (
         _birth().version == 1 and ProcedureVersion.objects.filter(procedure=_birth()).count() == 1
     )

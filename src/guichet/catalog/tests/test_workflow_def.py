@@ -3,10 +3,12 @@ every mistake is reported with its path inside the section."""
 
 import copy
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.utils import translation
 
 from guichet.catalog.workflow_def import (
     DEFAULT_WORKFLOW,
@@ -16,6 +18,13 @@ from guichet.catalog.workflow_def import (
 )
 
 SCHEMA = Path(__file__).parents[1] / "schema" / "workflow.schema.json"
+
+
+@pytest.fixture(autouse=True)
+def in_english() -> Iterator[None]:
+    """These tests read the checks' messages in the language they are written in."""
+    with translation.override("en"):
+        yield
 
 
 def two_level() -> dict[str, Any]:

@@ -53,7 +53,7 @@ def test_before_a_checkpoint_the_log_is_not_checked_and_the_document_stays_valid
     assert verdict.result == "valid"
     status, detail = log_check(verdict.checks)
     assert status == "not_checked"
-    assert "checkpoint" in detail
+    assert "point de contrôle" in detail
     assert Client().get(proof_url(document)).status_code == 404
 
 

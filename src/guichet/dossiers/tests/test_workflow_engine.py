@@ -158,7 +158,7 @@ def test_permission_matrix_of_a_two_level_workflow(
             assert dossier.state == state
         if expected[persona] == 403:
             assert response.json()["code"] == "forbidden"
-            assert "workflow gives this step" in response.json()["message"]
+            assert "circuit de traitement confie cette étape" in response.json()["message"]
 
 
 def test_an_instructor_cannot_decide_where_the_workflow_says_supervisor(
