@@ -3,18 +3,19 @@
 Under /admin/, so the back-office rules apply (TOTP required); staff only (access.py).
 """
 
-from datetime import datetime, time, timedelta
+from datetime import timedelta
 
 from django import forms
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from guichet.audit import access, actions
+from guichet.audit.citizen import start_of
 from guichet.audit.models import Action, SecurityAlert
+from guichet.audit.views import error_summary
 from guichet.errors import ActionError
 
 PAGE_SIZE = 50
@@ -72,21 +73,6 @@ class AcknowledgeForm(forms.Form):
     )
 
 
-def _day_start(day: object) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time.min))  # type: ignore[arg-type]
-
-
-def _error_summary(form: forms.Form) -> list[dict[str, str]]:
-    rows = []
-    for name, errors in form.errors.items():
-        field = form.fields.get(name)
-        label = str(field.label) if field is not None and field.label else ""
-        for error in errors:
-            text = f"{label}: {error}" if label else str(error)
-            rows.append({"target": f"id_{name}" if field is not None else "", "text": text})
-    return rows
-
-
 @require_GET
 def alert_list(request: HttpRequest) -> HttpResponse:
     access.access_alerts(request.user)
@@ -104,16 +90,16 @@ def alert_list(request: HttpRequest) -> HttpResponse:
     if wanted.get("organisation"):
         alerts = alerts.filter(org_id=wanted["organisation"])
     if wanted.get("since"):
-        alerts = alerts.filter(raised_at__gte=_day_start(wanted["since"]))
+        alerts = alerts.filter(raised_at__gte=start_of(wanted["since"]))
     if wanted.get("until"):
-        alerts = alerts.filter(raised_at__lt=_day_start(wanted["until"] + timedelta(days=1)))
+        alerts = alerts.filter(raised_at__lt=start_of(wanted["until"] + timedelta(days=1)))
     if wanted.get("before") is not None:
         alerts = alerts.filter(pk__lt=wanted["before"])
     page = list(alerts.order_by("-pk")[: PAGE_SIZE + 1])
     context = {
         "form": form,
         "alerts": page[:PAGE_SIZE],
-        "error_summary": _error_summary(form) if not valid else [],
+        "error_summary": error_summary(form) if not valid else [],
         "next_before": page[PAGE_SIZE - 1].pk if len(page) > PAGE_SIZE else None,
         "not_first_page": wanted.get("before") is not None,
     }
@@ -132,7 +118,7 @@ def _detail(
     context = {
         "alert": alert,
         "form": form,
-        "error_summary": _error_summary(form) if form.is_bound and form.errors else [],
+        "error_summary": error_summary(form) if form.is_bound and form.errors else [],
     }
     return render(request, "audit/alert_detail.html", context, status=status)
 

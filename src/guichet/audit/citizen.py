@@ -59,15 +59,15 @@ class AccessRow:
     provable: bool
 
 
-def _start_of(day: date) -> datetime:
+def start_of(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
 def filtered(subject: str, filters: AccessFilters) -> QuerySet[AuditEvent]:
     events = service.events_about(
         subject,
-        since=_start_of(filters.since) if filters.since else None,
-        until=_start_of(filters.until + timedelta(days=1)) if filters.until else None,
+        since=start_of(filters.since) if filters.since else None,
+        until=start_of(filters.until + timedelta(days=1)) if filters.until else None,
         families=[filters.family] if filters.family else None,
     )
     if filters.organisation:

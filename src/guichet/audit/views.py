@@ -105,7 +105,7 @@ class AccessFilterForm(forms.Form):
         )
 
 
-def _error_summary(form: forms.Form) -> list[dict[str, str]]:
+def error_summary(form: forms.Form) -> list[dict[str, str]]:
     rows = []
     for name, errors in form.errors.items():
         field = form.fields.get(name)
@@ -128,7 +128,7 @@ def my_data_accesses(request: HttpRequest) -> HttpResponse:
         "form": form,
         "rows": rows,
         "has_errors": not valid,
-        "error_summary": _error_summary(form) if not valid else [],
+        "error_summary": error_summary(form) if not valid else [],
         "next_before": next_before,
         "not_first_page": filters.before is not None,
     }
