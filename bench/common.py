@@ -217,6 +217,16 @@ def memory_kb(pid: int) -> tuple[int, int]:
     return rss, pss
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # utime and stime are fields 14 and 15 of stat(5); here counted after the ")" (field 2).
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Instance:
     """Guichet in a temporary folder, started by scripts/serve.sh as `make run` starts it."""
@@ -318,6 +328,18 @@ class Instance:
                 result[role] = max(readings)
         result["whole instance"] = (total_rss, total_pss)
         return result
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds used so far per role, summed over its processes; "load generator" is
+        this process. Read before and after a phase, the difference says where the CPU went."""
+        used = {
+            role: sum(cpu_seconds(pid) for pid in pids) for role, pids in self.processes().items()
+        }
+        used["load generator"] = sum(os.times()[:2])
+        postmaster = self.postgres.postmaster() if self.postgres else None
+        if postmaster is not None:
+            used["database"] = sum(cpu_seconds(p) for p in [postmaster, *descendants(postmaster)])
+        return used
 
     def kill9(self) -> None:
         """The application machine dies: SIGKILL to serve.sh and every process under it."""

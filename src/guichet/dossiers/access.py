@@ -191,10 +191,12 @@ def _load(dossier_id: UUID | str, *, for_update: bool = False) -> Dossier:
     if for_update:
         # of=("self",) because PostgreSQL cannot lock the nullable side of an outer join.
         dossiers = dossiers.select_for_update(of=("self",))
-    dossier = dossiers.filter(pk=key).first()
-    if dossier is None:
-        raise Http404
-    return dossier
+    try:
+        # get(), not first(): a lookup by key needs no ORDER BY, which costs the compiler
+        # about as much as the rest of the query.
+        return dossiers.get(pk=key)
+    except Dossier.DoesNotExist:
+        raise Http404 from None
 
 
 def access_dossier(

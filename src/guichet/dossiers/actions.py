@@ -15,11 +15,12 @@ import filetype
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from guichet import outbox
 from guichet.audit.models import Action as LogAction
 from guichet.catalog.forms import (
     ELIGIBILITY,
@@ -130,21 +131,22 @@ def _agent_name(dossier: Dossier, actor: User) -> str:
 def _notify(dossier: Dossier, recipient_id: Any, kind: str, action: str = "") -> None:
     if recipient_id is None:
         return
-    transaction.on_commit(
-        partial(
-            send_dossier_notification.enqueue,
-            dossier_id=str(dossier.pk),
-            recipient_id=str(recipient_id),
-            kind=kind,
-            action=action,
-        )
+    outbox.enqueue(
+        send_dossier_notification,
+        dossier_id=str(dossier.pk),
+        recipient_id=str(recipient_id),
+        kind=kind,
+        action=action,
     )
 
 
 def _file_counts(dossier: Dossier) -> dict[str, int]:
+    # Prefetched rather than counted in SQL: the answer to a submission lists the same
+    # attachments, and reads them from the dossier's prefetch cache instead of again.
+    prefetch_related_objects([dossier], "attachments")
     counts: dict[str, int] = {}
-    for field in dossier.attachments.values_list("field", flat=True):
-        counts[field] = counts.get(field, 0) + 1
+    for attachment in dossier.attachments.all():
+        counts[attachment.field] = counts.get(attachment.field, 0) + 1
     return counts
 
 
@@ -365,10 +367,21 @@ def do_remove_attachment(user: User, dossier_id: Any, attachment_id: Any) -> Non
 
 
 def _next_number(year: int) -> str:
-    NumberCounter.objects.get_or_create(year=year)
-    NumberCounter.objects.filter(year=year).update(last=F("last") + 1)
-    last = NumberCounter.objects.values_list("last", flat=True).get(year=year)
-    return f"{settings.GUICHET_NUMBER_PREFIX}-{year}-{last:06d}"
+    """The year's next number. One statement creates the year's row if needed, takes its lock
+    until commit (numbers never repeat nor skip) and returns the new value: written in SQL
+    because the ORM has no upsert that returns the updated value, and the submission is the
+    hottest write there is (PostgreSQL and SQLite >= 3.35 both speak this)."""
+    quote = connection.ops.quote_name
+    table, last = quote(NumberCounter._meta.db_table), quote("last")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({quote('year')}, {last}) VALUES (%s, 1) "  # noqa: S608
+            f"ON CONFLICT ({quote('year')}) DO UPDATE SET {last} = {table}.{last} + 1 "
+            f"RETURNING {last}",
+            [year],
+        )
+        (number,) = cursor.fetchone()
+    return f"{settings.GUICHET_NUMBER_PREFIX}-{year}-{number:06d}"
 
 
 def _route(dossier: Dossier, workflow: Workflow, answers: dict[str, Any]) -> None:
@@ -643,7 +656,7 @@ def _issue_decision_document(dossier: Dossier) -> None:
     committed (rendering and sealing take tens of milliseconds; the agent need not wait)."""
     from guichet.documents.tasks import issue_document_task
 
-    transaction.on_commit(partial(issue_document_task.enqueue, dossier_id=str(dossier.pk)))
+    outbox.enqueue(issue_document_task, dossier_id=str(dossier.pk))
 
 
 @transaction.atomic

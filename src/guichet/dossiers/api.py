@@ -267,15 +267,16 @@ def remove_attachment(request: HttpRequest, dossier_id: str, attachment_id: str)
 @router.post("/dossiers/{dossier_id}/submit", response=DossierOut)
 def submit_dossier(request: HttpRequest, dossier_id: str) -> dict[str, Any]:
     user = _user(request)
-    actions.do_transition(user, dossier_id, "submit")
-    return _fresh(user, dossier_id)
+    return _detail(user, actions.do_transition(user, dossier_id, "submit"))
 
 
 @router.post("/dossiers/{dossier_id}/transitions", response=DossierOut)
 def fire_transition(request: HttpRequest, dossier_id: str, payload: TransitionIn) -> dict[str, Any]:
     user = _user(request)
-    actions.do_transition(user, dossier_id, payload.action, payload.comment, payload.assignee)
-    return _fresh(user, dossier_id)
+    dossier = actions.do_transition(
+        user, dossier_id, payload.action, payload.comment, payload.assignee
+    )
+    return _detail(user, dossier)
 
 
 @router.get("/dossiers/{dossier_id}/messages", response=list[MessageOut])

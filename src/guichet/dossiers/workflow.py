@@ -120,16 +120,31 @@ def _workflow_data(procedure: "Procedure", version: int) -> dict[str, Any]:
     return _EARLIER[key]
 
 
+def _parsed(procedure: "Procedure", version: int) -> Workflow:
+    """`version`'s workflow, remembered on the procedure object: one request asks a dozen
+    times (rights, labels, the log), and parse_workflow's cache key is the section's canonical
+    JSON, costly to build each time. The memo is keyed by the identity of the section it came
+    from, so assigning a new workflow to the object is seen at once."""
+    source = procedure.workflow if version == procedure.version else None
+    memo: dict[int, tuple[object, Workflow]] = procedure.__dict__.setdefault("_workflows", {})
+    held = memo.get(version)
+    if held is not None and held[0] is source:
+        return held[1]
+    workflow = parse_workflow(_workflow_data(procedure, version))
+    memo[version] = (source, workflow)
+    return workflow
+
+
 def workflow_of(dossier: "Dossier") -> Workflow:
     """The workflow this dossier follows: its procedure's, for the version it was filed under."""
-    return parse_workflow(_workflow_data(dossier.procedure, dossier.procedure_version))
+    return _parsed(dossier.procedure, dossier.procedure_version)
 
 
 def workflow_of_procedure(procedure: "Procedure | None") -> Workflow:
     """The workflow new dossiers of this procedure follow (its current version's)."""
     if procedure is None:
         return DEFAULT
-    return parse_workflow(_workflow_data(procedure, procedure.version))
+    return _parsed(procedure, procedure.version)
 
 
 def state_of(dossier: "Dossier") -> StateDef | None:
