@@ -8,7 +8,8 @@ organisation's security contact). Cost on the read path, in the read's own trans
 
 - a read during working hours of a dossier assigned to the agent: nothing (no query);
 - an opening of an unassigned dossier, or a download: one upsert into AccessTally and one
-  COUNT (stopping at the threshold) on its (agent, kind, time) index;
+  COUNT (stopping at the threshold) on its (agent, kind, time) index, one statement on
+  PostgreSQL;
 - a read outside working hours: one indexed lookup of the agent's last alert of that kind,
   once per window per process (a committed alert seen is remembered until its window ends).
 
@@ -169,9 +170,19 @@ def _tally(agent_id: str, kind: int, objects: list[str], now: datetime, limits: 
     threshold = limits.openings if kind == AccessTally.Kind.UNASSIGNED_OPENING else limits.exports
     sql = _statements()
     adapt = connection.ops.adapt_datetimefield_value
+    since = adapt(now - limits.window)
     with connection.cursor() as cursor:
-        cursor.executemany(sql.upsert_tally, [(agent_id, kind, o, adapt(now)) for o in objects])
-        cursor.execute(sql.count_tally, (agent_id, kind, adapt(now - limits.window), threshold))
+        if len(objects) == 1 and sql.touch_and_count:
+            # The object just stamped, plus the others in the window: one round trip.
+            others = max(threshold - 1, 0)
+            cursor.execute(
+                sql.touch_and_count,
+                (agent_id, kind, objects[0], adapt(now), agent_id, kind, since, objects[0], others),
+            )
+        else:
+            stamps = [(agent_id, kind, o, adapt(now)) for o in objects]
+            cursor.executemany(sql.upsert_tally, stamps)
+            cursor.execute(sql.count_tally, (agent_id, kind, since, threshold))
         row = cursor.fetchone()
     return int(row[0]) if row else 0
 
@@ -209,6 +220,10 @@ class _Statements:
     upsert_tally: str
     count_tally: str
     last_alert: str
+    # PostgreSQL only (SQLite takes no INSERT in a WITH): the upsert and the count of the
+    # window's other objects in one statement; the count's snapshot predates the upsert, hence
+    # "other objects" plus one.
+    touch_and_count: str
 
 
 _STATEMENTS: dict[str, _Statements] = {}
@@ -231,7 +246,12 @@ def _statements() -> _Statements:
         count += f"AND {kind} = %s AND {at} >= %s LIMIT %s) AS recent"
         last = f"SELECT {raised} FROM {alert} WHERE {agent} = %s AND {action} = %s "  # noqa: S608
         last += f"AND {raised} > %s ORDER BY {raised} DESC LIMIT 1"
-        _STATEMENTS[vendor] = _Statements(upsert, count, last)
+        both = ""
+        if vendor == "postgresql":
+            both = f"WITH touched AS ({upsert} RETURNING 1) SELECT (SELECT COUNT(*) FROM touched)"  # noqa: S608
+            both += f" + (SELECT COUNT(*) FROM (SELECT 1 FROM {tally} WHERE {actor} = %s "  # noqa: S608
+            both += f"AND {kind} = %s AND {at} >= %s AND {obj} <> %s LIMIT %s) AS others)"
+        _STATEMENTS[vendor] = _Statements(upsert, count, last, both)
     return _STATEMENTS[vendor]
 
 

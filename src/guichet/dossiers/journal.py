@@ -18,6 +18,7 @@ from django.utils.translation import gettext_noop
 from guichet.audit.models import Action as LogAction
 from guichet.audit.models import ActorKind
 from guichet.audit.service import Actor, NewEvent, ReadWatch, record_agent_reads, record_event
+from guichet.catalog.models import Procedure
 from guichet.catalog.workflow_def import ASSIGN_CHOSEN, ASSIGN_SELF, TransitionDef, Workflow
 from guichet.dossiers.models import Dossier
 from guichet.dossiers.workflow import Action
@@ -87,8 +88,20 @@ def actor_for(user: User, dossier: Dossier) -> Actor:
         user.pk,
         user.display_name[:200],
         dossier.organisation_id,
-        dossier.organisation.name,
+        _organisation_name(dossier),
     )
+
+
+def _organisation_name(dossier: Dossier) -> str:
+    """The name of the dossier's organisation. A dossier is filed with its procedure's
+    administration, loaded with it by access._load: reading the name there saves a query on
+    every agent's read."""
+    if not Dossier.organisation.is_cached(dossier) and Dossier.procedure.is_cached(dossier):
+        procedure = dossier.procedure
+        same = procedure.organisation_id == dossier.organisation_id
+        if same and Procedure.organisation.is_cached(procedure):
+            return procedure.organisation.name
+    return dossier.organisation.name
 
 
 def log_change(dossier: Dossier, user: User, action: LogAction, **details: Any) -> None:

@@ -193,10 +193,28 @@ def _columns(model: type[models.Model]) -> list[models.Field[Any, Any]]:
     ]
 
 
+# Fields whose Python values psycopg writes as they are (uuid, str, int, aware datetime, bool,
+# bytes, None): COPY skips Django's per-value conversion for them, half of the seed's time.
+PLAIN_FIELDS = (
+    models.UUIDField,
+    models.CharField,
+    models.IntegerField,
+    models.DateTimeField,
+    models.BooleanField,
+    models.BinaryField,
+    models.ForeignKey,
+)
+
+
 def _prepared(
-    fields: Sequence[models.Field[Any, Any]], rows: Sequence[dict[str, Any]]
+    fields: Sequence[models.Field[Any, Any]], rows: Sequence[dict[str, Any]], *, raw: bool = False
 ) -> Iterator[list[Any]]:
     defaults = {f.attname: f.get_default() for f in fields}
+    if raw and all(isinstance(field, PLAIN_FIELDS) for field in fields):
+        names = [field.attname for field in fields]
+        for row in rows:
+            yield [row.get(name, defaults[name]) for name in names]
+        return
     for row in rows:
         yield [
             field.get_db_prep_save(row.get(field.attname, defaults[field.attname]), connection)
@@ -215,7 +233,7 @@ def write_rows(model: type[models.Model], rows: Sequence[dict[str, Any]]) -> Non
         if connection.vendor == "postgresql":
             raw = cursor.cursor
             with raw.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-                for values in _prepared(fields, rows):
+                for values in _prepared(fields, rows, raw=True):
                     copy.write_row(values)
         else:
             marks = ", ".join(["%s"] * len(fields))
