@@ -10,7 +10,9 @@ one request after another over keep-alive:
 the queue through the API (first page, a page deep in the keyset, the overdue filter), the
 queue page, a dossier page and the same dossier through the API; baseline: GET /bench/read
 (one indexed SELECT) through the same server. p50/p95/p99 each, goal p95 <= 50 ms (issue 7),
-and the number of SQL queries each needs (counted in-process on the same database).
+and the number of SQL queries each needs and the CPU it costs this process (median, measured
+in-process with Django's test client on the same database: the part of a request the machine's
+load does not change).
 """
 
 import argparse
@@ -87,6 +89,32 @@ def query_counts(paths: dict[str, str], token: str, session: str) -> dict[str, i
     return counts
 
 
+def cpu_per_request(
+    paths: dict[str, str], token: str, session: str, repeat: int = 30
+) -> dict[str, float]:
+    """Median CPU milliseconds this process spends on each request, in-process (Django's test
+    client, same database): what a request costs in Python whatever the machine's load, which
+    the wall-clock latencies above are not (the database's own CPU is not in it)."""
+    from django.test import Client as DjangoClient
+
+    spent = {}
+    for name, path in paths.items():
+        browser = DjangoClient(HTTP_HOST="127.0.0.1")
+        headers = {}
+        if path.startswith("/api/"):
+            headers["Authorization"] = f"Bearer {token}"
+        else:
+            browser.cookies["sessionid"] = session
+        browser.get(path, headers=headers)
+        samples = []
+        for _ in range(repeat):
+            started = time.process_time()
+            browser.get(path, headers=headers)
+            samples.append((time.process_time() - started) * 1000)
+        spent[name] = sorted(samples)[len(samples) // 2]
+    return spent
+
+
 def run(db: str, dossiers: int, requests: int, citizens: int) -> list[dict[str, Any]]:
     problem = postgres_missing() if db == "postgres" else None
     if problem:
@@ -135,6 +163,9 @@ def run(db: str, dossiers: int, requests: int, citizens: int) -> list[dict[str, 
     counts = query_counts(
         {name: path.format(id=openable[0]) for name, path in paths.items()}, token, session
     )
+    cpu = cpu_per_request(
+        {name: path.format(id=openable[0]) for name, path in paths.items()}, token, session
+    )
     base_p95 = p50_95_99(latencies.get("baseline: GET /bench/read", []))[1]
     rows = [
         {
@@ -152,7 +183,7 @@ def run(db: str, dossiers: int, requests: int, citizens: int) -> list[dict[str, 
         rows.append(
             {
                 "figure": f"{name}, {dossiers:,} dossiers ({db})",
-                "guichet": f"{counts[name]} queries"
+                "guichet": f"{counts[name]} queries, {cpu[name]:.1f} ms CPU"
                 if counts[name] >= 0
                 else f"HTTP {-counts[name]}",
                 "baseline": "" if baseline else f"p95 {base_p95:.1f} ms",
