@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 from django.db import connection
-from django.db.backends.sqlite3.base import DatabaseWrapper
 from django.test import Client
 
+from guichet.sqlite_backend.base import DatabaseWrapper
 from guichet.tests.helpers import run_guichet
 
 PRODUCTION = {
