@@ -8,8 +8,9 @@ before BEGIN IMMEDIATE and are woken as soon as the writer before them commits, 
 is almost always free when asked for; only other processes (the task worker, a second web
 worker) still meet the busy handler. The wait is bounded by the same timeout as SQLite's own.
 
-Django has no hook for this (a transaction's start and end are backend methods), hence a
-subclass of its backend rather than a library.
+Django has no hook for this: a transaction's start and end are private methods of the backend
+(which django-stubs does not declare, hence the type: ignore), so this subclasses the backend;
+no library does it.
 """
 
 import threading
@@ -32,7 +33,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
             raise OperationalError("database is locked (waited for this process's writers)")
         self._in_queue = True
         try:
-            super()._start_transaction_under_autocommit()
+            super()._start_transaction_under_autocommit()  # type: ignore[misc]
         except BaseException:
             self._leave_queue()
             raise
@@ -44,18 +45,18 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def _commit(self) -> Any:
         try:
-            return super()._commit()
+            return super()._commit()  # type: ignore[misc]
         finally:
             self._leave_queue()
 
     def _rollback(self) -> Any:
         try:
-            return super()._rollback()
+            return super()._rollback()  # type: ignore[misc]
         finally:
             self._leave_queue()
 
     def _close(self) -> Any:
         try:
-            return super()._close()
+            return super()._close()  # type: ignore[misc]
         finally:
             self._leave_queue()
