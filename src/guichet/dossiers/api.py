@@ -153,6 +153,9 @@ def _attachment(attachment: Attachment) -> dict[str, Any]:
 
 
 def _detail(user: User, dossier: Dossier) -> dict[str, Any]:
+    """The whole dossier as the caller may see it. A write answers with the dossier its action
+    returns, loaded through access.py and saved in that action: loading it again would repeat
+    the costliest query of the request."""
     access.open_people(user, [dossier])
     return {
         **_summary(dossier),
@@ -219,7 +222,7 @@ def create_dossier(request: HttpRequest, payload: DossierIn) -> Status[dict[str,
         )
     user = _user(request)
     dossier = actions.do_create_draft(user, procedure, payload.data, payload.applicant_kind)
-    return Status(201, _fresh(user, dossier.pk))
+    return Status(201, _detail(user, dossier))
 
 
 @router.get("/dossiers/{dossier_id}", response=DossierOut)
@@ -230,8 +233,7 @@ def get_dossier(request: HttpRequest, dossier_id: str) -> dict[str, Any]:
 @router.patch("/dossiers/{dossier_id}", response=DossierOut)
 def update_dossier(request: HttpRequest, dossier_id: str, payload: DossierPatch) -> dict[str, Any]:
     user = _user(request)
-    actions.do_update_answers(user, dossier_id, payload.data)
-    return _fresh(user, dossier_id)
+    return _detail(user, actions.do_update_answers(user, dossier_id, payload.data))
 
 
 @router.delete("/dossiers/{dossier_id}", response={204: None})

@@ -20,6 +20,7 @@ from django.db import OperationalError
 from django.db.backends.sqlite3 import base
 
 _writers = threading.Lock()
+WRITING_MODES = ("IMMEDIATE", "EXCLUSIVE")
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -29,6 +30,10 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return float(self.settings_dict.get("OPTIONS", {}).get("timeout", 5))
 
     def _start_transaction_under_autocommit(self) -> None:
+        if getattr(self, "transaction_mode", None) not in WRITING_MODES:
+            # A read snapshot (the backup's DEFERRED transaction) takes no write lock: no turn.
+            super()._start_transaction_under_autocommit()  # type: ignore[misc]
+            return
         if not _writers.acquire(timeout=self._lock_timeout()):
             raise OperationalError("database is locked (waited for this process's writers)")
         self._in_queue = True

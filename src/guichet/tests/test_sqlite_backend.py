@@ -43,6 +43,18 @@ def test_a_failed_transaction_releases_the_queue() -> None:
     assert not Organisation.objects.filter(slug="rolled-back").exists()
 
 
+def test_a_read_snapshot_does_not_queue() -> None:
+    # The backup reads in a DEFERRED transaction while requests keep writing.
+    connection.ensure_connection()  # connecting sets the mode from the settings
+    connection.transaction_mode = "DEFERRED"  # type: ignore[attr-defined]
+    try:
+        with transaction.atomic():
+            assert Organisation.objects.filter(slug="nobody").count() == 0
+            assert not base._writers.locked()
+    finally:
+        connection.transaction_mode = "IMMEDIATE"  # type: ignore[attr-defined]
+
+
 def test_reads_outside_a_transaction_do_not_queue() -> None:
     base._writers.acquire()
     try:
