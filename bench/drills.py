@@ -25,6 +25,7 @@ within 30 s each time.
 """
 
 import argparse
+import os
 import random
 import subprocess
 import sys
@@ -67,6 +68,29 @@ def _journey(receipts: Receipts) -> Any:
     return task
 
 
+def _served_requests(stats: Stats) -> int:
+    """Requests answered 2xx so far (call with the stats' lock held or after the run)."""
+    return sum(n for key, n in stats.statuses.items() if key.rsplit(" ", 1)[1].startswith("2"))
+
+
+def _journeys(second: dict[str, Any]) -> int:
+    """Journeys that ended in one second of the timeline, whatever their outcome."""
+    return sum(v for k, v in second.items() if k not in ("t", "offered", "2xx", "cpu"))
+
+
+def _web_cpu(instance: Instance) -> float:
+    """CPU seconds (user + system) the web workers have used so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in instance.processes()["web worker"]:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # a worker that just exited
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
 def verify_everything(receipts: Receipts) -> list[str]:
     from django.db import connection
 
@@ -99,8 +123,11 @@ def peak(db: str, quick: bool) -> list[dict[str, Any]]:
     prepare = _as_citizen(tokens)
     task = _journey(receipts)
     closed_loop(instance.port, 8, task, 10, max_tasks=40, prepare=prepare)  # warm-up
+    cpu_before = _web_cpu(instance)
     capacity_stats, wall = closed_loop(instance.port, 16, task, 8 if quick else 15, prepare=prepare)
+    capacity_cpu = _web_cpu(instance) - cpu_before
     capacity = capacity_stats.outcomes["ok"] / wall
+    capacity_requests = _served_requests(capacity_stats) / wall
     steady = capacity / 2
     calm, ramp, hold, after = (10, 20, 30, 20) if quick else (20, 60, 120, 40)
     total = calm + ramp + hold + after
@@ -115,11 +142,13 @@ def peak(db: str, quick: bool) -> list[dict[str, Any]]:
         return steady
 
     seconds: list[dict[str, Any]] = []
-    previous: dict[str, int] = {}
+    previous: dict[str, float] = {"cpu": _web_cpu(instance)}
 
     def tick(elapsed: float, stats: Stats) -> None:
         with stats.lock:
-            now = dict(stats.outcomes)
+            now: dict[str, float] = dict(stats.outcomes)
+            now["2xx"] = _served_requests(stats)
+        now["cpu"] = _web_cpu(instance)
         delta = {k: v - previous.get(k, 0) for k, v in now.items()}
         previous.clear()
         previous.update(now)
@@ -127,14 +156,25 @@ def peak(db: str, quick: bool) -> list[dict[str, Any]]:
 
     stats = Stats()
     retry_missing = [0]
-    # Count 503s without Retry-After by wrapping the client's request.
+    foreign_503 = [0]
+    shed_seconds: list[float] = []
+    slowest = [0.0]
+    # Look at every answer by wrapping the client's request: a 503 must carry Retry-After and be
+    # the shedder's own (an error page with status 503 is a failure, not load shedding), and how
+    # long the refusals and the slowest answer took is what the drill is about.
     original_request = Client.request
 
     def checked_request(self: Client, *args: Any, **kwargs: Any) -> Any:
         reply = original_request(self, *args, **kwargs)
-        if reply.status in (429, 503) and "retry-after" not in reply.headers:
-            with stats.lock:
-                retry_missing[0] += 1
+        with stats.lock:
+            if reply.status:
+                slowest[0] = max(slowest[0], reply.seconds)
+            if reply.status in (429, 503):
+                shed_seconds.append(reply.seconds)
+                if "retry-after" not in reply.headers:
+                    retry_missing[0] += 1
+                if b"overloaded" not in reply.body:
+                    foreign_503[0] += 1
         return reply
 
     Client.request = checked_request  # type: ignore[method-assign]
@@ -158,25 +198,38 @@ def peak(db: str, quick: bool) -> list[dict[str, Any]]:
 
     tail = [s for s in seconds if s["t"] >= total - 10]
     tail_ok = sum(s.get("ok", 0) for s in tail)
-    tail_all = sum(sum(v for k, v in s.items() if k not in ("t", "offered")) for s in tail)
+    tail_all = sum(_journeys(s) for s in tail)
     recovered_share = tail_ok / tail_all if tail_all else 0.0
     peak_seconds = [s for s in seconds if calm + ramp <= s["t"] < calm + ramp + hold]
     peak_ok = sum(s.get("ok", 0) for s in peak_seconds) / max(1, len(peak_seconds))
+    peak_requests = sum(s.get("2xx", 0) for s in peak_seconds) / max(1, len(peak_seconds))
+    # The generator shares the 2 cores and needs more of them to offer 10x than to run 16
+    # clients, so the server's rate during the hold says as much about the rig as about the
+    # server. Requests served per CPU-second of the web workers does not: it falls if the
+    # refusals cost much, or if the admitted work thrashes (congestion collapse).
+    peak_cpu = sum(s.get("cpu", 0) for s in peak_seconds)
+    efficiency_peak = sum(s.get("2xx", 0) for s in peak_seconds) / peak_cpu if peak_cpu else 0.0
+    efficiency_capacity = _served_requests(capacity_stats) / capacity_cpu if capacity_cpu else 0.0
     recovery = next(
         (
             s["t"] - (calm + ramp + hold)
             for s in seconds
             if s["t"] >= calm + ramp + hold
-            and s.get("ok", 0) >= 0.95 * sum(v for k, v in s.items() if k not in ("t", "offered"))
+            and s.get("ok", 0) >= 0.95 * _journeys(s)
             and s.get("ok", 0) > 0
         ),
         float("nan"),
     )
-    server_errors = stats.count(lambda status: status >= 500 and status != 503)
+    server_errors = stats.count(lambda status: status >= 500 and status != 503) + foreign_503[0]
     shed = stats.count(lambda status: status in (429, 503))
     unanswered = stats.count(lambda status: status == 0)
     submit_ms = stats.latencies.get("submit", [])
     acknowledged = len(receipts.items) - receipts_before
+    # The generator must really have offered the peak, or every check below passes on a load
+    # that never came: arrivals it had no free thread for are dropped and counted.
+    offered = sum(s["offered"] for s in seconds)
+    dropped = stats.outcomes["client saturated"]
+    shed_p = p50_95_99(shed_seconds)
     rows = [
         {
             "figure": f"Peak drill ({db}): capacity C at 16 clients, steady S = C/2",
@@ -184,39 +237,60 @@ def peak(db: str, quick: bool) -> list[dict[str, Any]]:
             "goal": "reported",
         },
         {
+            "figure": f"Peak drill ({db}): load offered by the generator",
+            "guichet": f"{offered:.0f} journeys due, {dropped} dropped for want of a client thread",
+            "goal": "<= 5 % dropped",
+            "result": "pass" if dropped <= 0.05 * offered else "FAIL",
+        },
+        {
+            # Requests, not journeys, tell whether the server's own throughput holds: a journey is
+            # three requests, and one refused step fails it here, where a citizen would come back
+            # to the saved draft after Retry-After. Journeys are reported beside it.
             "figure": f"Peak drill ({db}): served during the 10x hold",
-            "guichet": f"{peak_ok:.1f} journeys/s ({acknowledged} acknowledged in all)",
-            "baseline": f"C {capacity:.1f}/s",
-            "ratio": f"{peak_ok / capacity:.2f}" if capacity else "",
+            "guichet": f"{peak_requests:.1f} requests/s answered 2xx; {peak_ok:.1f} whole "
+            f"journeys/s ({peak_ok / capacity if capacity else 0:.2f} C; "
+            f"{acknowledged} acknowledged in all)",
+            "baseline": f"{capacity_requests:.1f} requests/s at C",
+            "ratio": f"{peak_requests / capacity_requests:.2f}" if capacity_requests else "",
             "latency": "submit " + "/".join(f"{v:.0f}" for v in p50_95_99(submit_ms)),
-            "goal": "keeps serving near C",
-            "result": "pass" if peak_ok >= 0.5 * capacity else "FAIL",
+            "goal": "reported (the generator takes CPU from the server: next row)",
+        },
+        {
+            "figure": f"Peak drill ({db}): 2xx requests per CPU-second of the web workers",
+            "guichet": f"{efficiency_peak:.1f} during the 10x hold ({peak_cpu:.0f} CPU-s)",
+            "baseline": f"{efficiency_capacity:.1f} at C ({capacity_cpu:.0f} CPU-s)",
+            "ratio": f"{efficiency_peak / efficiency_capacity:.2f}" if efficiency_capacity else "",
+            "goal": "no collapse: ratio >= 0.5",
+            "result": "pass" if efficiency_peak >= 0.5 * efficiency_capacity > 0 else "FAIL",
         },
         {
             "figure": f"Peak drill ({db}): shed answers (503 + Retry-After)",
             "guichet": f"{shed} requests shed, {retry_missing[0]} without Retry-After",
-            "goal": "every 503 has Retry-After",
-            "result": "pass" if retry_missing[0] == 0 else "FAIL",
+            "latency": "503 " + "/".join(f"{v:.0f}" for v in shed_p),
+            "goal": "shedding happens (10 S > C); every 503 has Retry-After; 503 p95 < 1 s",
+            "result": "pass" if shed > 0 and retry_missing[0] == 0 and shed_p[1] < 1000 else "FAIL",
         },
         {
-            "figure": f"Peak drill ({db}): 5xx other than 503, unanswered requests",
-            "guichet": f"{server_errors} 5xx, {unanswered} unanswered {dict(stats.errors)}, "
-            f"{stats.outcomes['client saturated']} arrivals dropped by the load generator",
-            "goal": "0 and 0",
+            "figure": f"Peak drill ({db}): 5xx other than shedding's 503, unanswered requests",
+            "guichet": f"{server_errors} 5xx, {unanswered} unanswered {dict(stats.errors)}; "
+            f"slowest answer {slowest[0]:.1f} s",
+            "goal": "0 and 0 (client time-out 30 s)",
             "result": "pass" if server_errors == 0 and unanswered == 0 else "FAIL",
         },
         {
             "figure": f"Peak drill ({db}): recovery after the peak",
             "guichet": f"first normal second {recovery:.0f} s after; last 10 s "
-            f"{100 * recovered_share:.0f} % of journeys served",
+            f"{100 * recovered_share:.0f} % of {tail_all} journeys served",
             "goal": ">= 95 % served again",
-            "result": "pass" if recovered_share >= 0.95 else "FAIL",
+            "result": "pass" if recovered_share >= 0.95 and tail_all > 0 else "FAIL",
         },
         {
             "figure": f"Peak drill ({db}): acknowledged submissions intact, no half-written dossier, audit verify",
             "guichet": f"{len(receipts.items)} checked, {len(problems)} problem(s)",
             "goal": "0 problems",
-            "result": "pass" if not problems else "FAIL: " + "; ".join(problems[:3]),
+            "result": "pass"
+            if receipts.items and not problems
+            else "FAIL: " + "; ".join(problems[:3]),
         },
     ]
     for role in ("web worker", "task worker"):
@@ -232,9 +306,13 @@ def peak(db: str, quick: bool) -> list[dict[str, Any]]:
             )
     timeline = ", ".join(
         f"{s['t']:.0f}s:{s.get('ok', 0)}ok/{s.get('shed', 0)}shed"
+        + (f"/{s['no answer']}lost" if s.get("no answer") else "")
         for s in seconds[:: max(1, len(seconds) // 24)]
     )
     print(f"Timeline (per second, sampled): {timeline}")
+    print(
+        "Answers by request: " + ", ".join(f"{k}: {n}" for k, n in sorted(stats.statuses.items()))
+    )
     return rows
 
 

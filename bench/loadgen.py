@@ -14,6 +14,7 @@ and may record latencies itself through the client (each request is timed).
 
 import http.client
 import json
+import select
 import socket
 import threading
 import time
@@ -81,6 +82,16 @@ class Client:
             self.connection.close()
             self.connection = None
 
+    def _dropped(self) -> bool:
+        """Whether the server closed this idle keep-alive connection (granian does after 30 s
+        idle). Every HTTP client checks this before reusing a connection (urllib3, browsers);
+        without it the next request would fail as if the server had dropped it."""
+        sock = self.connection.sock if self.connection is not None else None
+        if sock is None:
+            return False
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable)  # an idle connection is readable only at EOF (or on stray bytes)
+
     def request(
         self,
         name: str,
@@ -93,6 +104,8 @@ class Client:
         merged = {**self.headers, **(headers or {})}
         started = time.perf_counter()
         try:
+            if self.connection is not None and self._dropped():
+                self.close()
             if self.connection is None:
                 self.connection = http.client.HTTPConnection(LOCAL, self.port, timeout=self.timeout)
             self.connection.request(method, path, body=body, headers=merged)

@@ -11,16 +11,22 @@
 # workers at once (a worker may hang and outlive the master); SIGTERM to the master alone is clean.
 #
 # Environment: HOST (default 127.0.0.1), PORT (default 8000), WEB_WORKERS (default 2),
-# WEB_THREADS (threads per worker, default 40), WEB_BACKPRESSURE (requests a worker takes in at
-# once, default 64).
+# WEB_THREADS (Python threads per worker, default GUICHET_MAX_INFLIGHT + GUICHET_MAX_QUEUED + 8),
+# WEB_CONNECTIONS (open connections one worker accepts, granian's --backpressure, default 1024;
+# WEB_BACKPRESSURE is the older name).
 #
-# Tuning for peaks (docs/performance.md): only GUICHET_MAX_INFLIGHT (4) requests per worker do
-# work at once; the others wait in guichet/middleware.py, bounded in number and time, then get a
-# 503 with Retry-After. For that wait to happen there (where it is bounded and visible) rather
-# than in granian's own queue (unbounded in time), each worker needs at least
-# GUICHET_MAX_INFLIGHT + GUICHET_MAX_QUEUED threads; idle threads cost almost nothing. Past
-# WEB_BACKPRESSURE, granian leaves new requests in the socket backlog. A worker that dies is
-# started again (--respawn-failed-workers).
+# Tuning for peaks (docs/operations.md, "Peaks and load shedding"): only GUICHET_MAX_INFLIGHT (4)
+# requests per worker do work at once; up to GUICHET_MAX_QUEUED (32) more wait in
+# guichet/middleware.py, bounded in number and in time, the rest get a 503 with Retry-After at
+# once. For every request to reach that middleware quickly:
+# - granian's --backpressure counts open *connections*, not requests: a connection past it stays
+#   in the kernel's listen backlog, unanswered, until another client hangs up (keep-alive
+#   connections stay open while idle). It must exceed the clients one worker may hold, hence 1024;
+#   an open connection costs granian a few kB, and the work is bounded by the middleware.
+# - each worker needs the GUICHET_MAX_INFLIGHT + GUICHET_MAX_QUEUED threads the middleware may
+#   hold, plus spare ones that answer the 503s; with fewer, requests queue inside granian,
+#   where nothing bounds their wait. Idle threads cost almost nothing.
+# A worker that dies is started again (--respawn-failed-workers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,10 +63,13 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
-echo "==> Starting the web server (granian, WSGI, ${WEB_WORKERS:-2} workers) on $url"
+threads="${WEB_THREADS:-$(( ${GUICHET_MAX_INFLIGHT:-4} + ${GUICHET_MAX_QUEUED:-32} + 8 ))}"
+connections="${WEB_CONNECTIONS:-${WEB_BACKPRESSURE:-1024}}"
+
+echo "==> Starting the web server (granian, WSGI, ${WEB_WORKERS:-2} workers, $threads threads each) on $url"
 setsid "$bin/granian" --interface wsgi --host "$host" --port "$port" \
-    --workers "${WEB_WORKERS:-2}" --blocking-threads "${WEB_THREADS:-40}" --no-ws \
-    --backpressure "${WEB_BACKPRESSURE:-64}" --respawn-failed-workers --respawn-interval 1 \
+    --workers "${WEB_WORKERS:-2}" --blocking-threads "$threads" --no-ws \
+    --backpressure "$connections" --respawn-failed-workers --respawn-interval 1 \
     guichet.wsgi:application &
 pids+=($!)
 

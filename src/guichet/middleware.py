@@ -16,6 +16,28 @@ from guichet.logs import request_id_var
 logger = logging.getLogger("guichet.request")
 # A proxy-supplied id is kept only if it is short and plain, so it cannot inject into logs.
 VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+# X-Request-Start as proxies write it: nginx `t=${msec}` (seconds with milliseconds), or an
+# integer count of milliseconds or microseconds since the epoch (HAProxy, Heroku), `t=` optional.
+REQUEST_START = re.compile(r"^(?:t=)?(\d{9,16})(?:\.(\d{1,6}))?$")
+MAX_PLAUSIBLE_WAIT = 60.0
+# A refused request's body up to this size is read (microseconds); a larger one is not.
+DRAIN_LIMIT = 64 * 1024
+
+
+def request_start(value: str) -> float | None:
+    """The epoch seconds in an X-Request-Start header, or None if it is not one."""
+    match = REQUEST_START.match(value.strip())
+    if match is None:
+        return None
+    whole, fraction = match.groups()
+    if fraction is not None:
+        return float(f"{whole}.{fraction}")
+    number = int(whole)
+    # Tell the unit by size: seconds have 10 digits until 2286, milliseconds 13, microseconds 16.
+    for digits, scale in ((10, 1), (13, 1_000), (16, 1_000_000)):
+        if len(whole) <= digits:
+            return number / scale
+    return None
 
 
 class RequestIdMiddleware:
@@ -51,15 +73,23 @@ class RequestIdMiddleware:
 
 
 class LoadSheddingMiddleware:
-    """Bound the requests one server process works on at once; refuse the excess quickly.
+    """Bound the requests one server process works on at once, and how long any request may
+    wait before work starts on it; refuse the excess quickly.
 
     On a deadline day the arrivals can outrun the database by 10x. Letting every request in
     makes all of them slow (and SQLite writers time out after `busy_timeout`), so past
-    `GUICHET_MAX_INFLIGHT` requests a newcomer waits at most `GUICHET_QUEUE_WAIT_MS` for a slot,
-    and at most `GUICHET_MAX_QUEUED` wait at all. Others get 503 with Retry-After at once: an
-    honest "come back in a few seconds" instead of a page that spins then fails. The health
-    check and static files always pass, so a load balancer never mistakes a busy instance for
-    a dead one. The limits are per process (each granian worker has its own).
+    `GUICHET_MAX_INFLIGHT` requests a newcomer waits for a slot, and at most `GUICHET_MAX_QUEUED`
+    wait at all. Others get 503 with Retry-After at once: an honest "come back in a few seconds"
+    instead of a page that spins then fails. The health check and static files always pass, so
+    a load balancer never mistakes a busy instance for a dead one. The limits are per process
+    (each granian worker has its own).
+
+    The wait is bounded by time in queue, not by time in this middleware: `GUICHET_QUEUE_WAIT_MS`
+    counts from the request's arrival, which is the moment the TLS proxy stamped in
+    `X-Request-Start` when `GUICHET_TRUST_REQUEST_START` is on (so time spent queued in the proxy
+    and in granian counts too), else the moment it reached this middleware. A request that has
+    already waited that long is refused without taking a slot: its client is likely about to give
+    up, and serving it first would only make every request behind it late as well.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -69,6 +99,7 @@ class LoadSheddingMiddleware:
         self.max_inflight: int = settings.GUICHET_MAX_INFLIGHT
         self.max_queued: int = settings.GUICHET_MAX_QUEUED
         self.queue_wait = settings.GUICHET_QUEUE_WAIT_MS / 1000
+        self.trust_request_start: bool = settings.GUICHET_TRUST_REQUEST_START
         self.retry_after = str(settings.GUICHET_RETRY_AFTER_SECONDS)
         self.exempt: tuple[str, ...] = ("/healthz", settings.STATIC_URL)
         self.slots = threading.BoundedSemaphore(max(1, self.max_inflight))
@@ -78,26 +109,43 @@ class LoadSheddingMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if self.max_inflight <= 0 or request.path.startswith(self.exempt):
             return self.get_response(request)
-        if not self.slots.acquire(blocking=False) and not self._wait_for_slot():
-            return self._shed(request)
+        remaining = self.queue_wait - self._waited_upstream(request)
+        if remaining <= 0:
+            return self._shed(request, "waited too long upstream")
+        if not self.slots.acquire(blocking=False) and not self._wait_for_slot(remaining):
+            return self._shed(request, "no slot")
         try:
             return self.get_response(request)
         finally:
             self.slots.release()
 
-    def _wait_for_slot(self) -> bool:
+    def _waited_upstream(self, request: HttpRequest) -> float:
+        """Seconds between the proxy's stamp and now; 0 without a trusted, plausible stamp."""
+        if not self.trust_request_start:
+            return 0.0
+        stamp = request_start(request.headers.get("X-Request-Start", ""))
+        if stamp is None:
+            return 0.0
+        waited = time.time() - stamp
+        # A stamp from the future or from long ago is a clock out of step or a bad header, not
+        # a queue: ignore it rather than refuse every request.
+        return waited if 0 <= waited <= MAX_PLAUSIBLE_WAIT else 0.0
+
+    def _wait_for_slot(self, timeout: float) -> bool:
         with self.lock:
             if self.queued >= self.max_queued:
                 return False
             self.queued += 1
         try:
-            return self.slots.acquire(timeout=self.queue_wait)
+            return self.slots.acquire(timeout=timeout)
         finally:
             with self.lock:
                 self.queued -= 1
 
-    def _shed(self, request: HttpRequest) -> HttpResponse:
-        logger.warning("shed %s %s", request.method, request.path, extra={"status": 503})
+    def _shed(self, request: HttpRequest, reason: str) -> HttpResponse:
+        logger.warning(
+            "shed %s %s (%s)", request.method, request.path, reason, extra={"status": 503}
+        )
         if request.path.startswith("/api/"):
             response: HttpResponse = JsonResponse(
                 {"code": "overloaded", "message": _("Too many requests right now; try again.")},
@@ -111,4 +159,27 @@ class LoadSheddingMiddleware:
             )
         response["Retry-After"] = self.retry_after
         response["Cache-Control"] = "no-store"
+        self._finish_body(request, response)
         return response
+
+    @staticmethod
+    def _finish_body(request: HttpRequest, response: HttpResponse) -> None:
+        """Keep the client's connection usable after a refusal. A request body left unread makes
+        the server close the keep-alive connection under the client, which sees its next request
+        fail (a broken pipe) rather than a clean refusal: read a small body, and for a large one
+        (an upload) say the connection closes, so the client opens a new one."""
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length <= 0:
+            return
+        if length <= DRAIN_LIMIT:
+            try:
+                request.read(length)
+            except OSError:
+                pass  # the client went away: nothing to keep usable
+            return
+        # wsgiref (`runserver`) forbids hop-by-hop headers; it closes the connection anyway.
+        if not request.META.get("SERVER_SOFTWARE", "").startswith("WSGIServer"):
+            response["Connection"] = "close"

@@ -118,8 +118,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # the rest get 503 with Retry-After. 0 in-flight turns shedding off. /healthz is never shed.
 GUICHET_MAX_INFLIGHT = env_int("GUICHET_MAX_INFLIGHT", 4)
 GUICHET_MAX_QUEUED = env_int("GUICHET_MAX_QUEUED", 32)
-GUICHET_QUEUE_WAIT_MS = env_int("GUICHET_QUEUE_WAIT_MS", 1000)
+GUICHET_QUEUE_WAIT_MS = env_int("GUICHET_QUEUE_WAIT_MS", 500)
 GUICHET_RETRY_AFTER_SECONDS = env_int("GUICHET_RETRY_AFTER_SECONDS", 5)
+# Count the queue wait from the proxy's X-Request-Start stamp (only behind a proxy that sets it,
+# with clocks in step): time queued in the proxy and in granian then counts too.
+GUICHET_TRUST_REQUEST_START = env_bool("GUICHET_TRUST_REQUEST_START", False)
 # Adds /bench/insert (one durable INSERT, the baseline of bench/submission_load.py). Only for a
 # benchmark instance: never set it in production.
 GUICHET_BENCH_ENDPOINTS = env_bool("GUICHET_BENCH_ENDPOINTS", False)

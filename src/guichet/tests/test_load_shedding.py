@@ -1,8 +1,10 @@
 """Load shedding: past its bound a server process answers 503 + Retry-After at once, never for
-/healthz, and lets requests in again as soon as slots free up."""
+/healthz, and lets requests in again as soon as slots free up; the wait is bounded from the
+request's arrival (the proxy's X-Request-Start stamp when trusted)."""
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -10,7 +12,7 @@ import pytest
 from django.http import HttpRequest, HttpResponse
 from django.test import Client, RequestFactory
 
-from guichet.middleware import LoadSheddingMiddleware
+from guichet.middleware import LoadSheddingMiddleware, request_start
 
 pytestmark = pytest.mark.django_db
 
@@ -153,3 +155,135 @@ def test_zero_in_flight_turns_shedding_off(settings: Any, gate: Gate) -> None:
 def test_the_middleware_is_installed_and_lets_normal_traffic_through(client: Client) -> None:
     assert client.get("/healthz").status_code == 200
     assert client.get("/").status_code == 200
+
+
+# --- Time in queue: the proxy's X-Request-Start stamp ------------------------------------------
+
+
+def test_a_request_that_already_waited_too_long_upstream_is_refused_at_once(
+    settings: Any, client: Client
+) -> None:
+    settings.GUICHET_TRUST_REQUEST_START = True
+    settings.GUICHET_QUEUE_WAIT_MS = 1000
+    stale = f"t={time.time() - 5:.3f}"  # nginx's $msec: queued 5 s in the proxy and granian
+
+    refused = client.get("/", HTTP_X_REQUEST_START=stale)
+    fresh = client.get("/", HTTP_X_REQUEST_START=f"t={time.time():.3f}")
+
+    assert refused.status_code == 503
+    assert refused["Retry-After"] == "5"
+    assert fresh.status_code == 200
+
+
+def test_the_stamp_is_ignored_unless_trusted(settings: Any, client: Client) -> None:
+    settings.GUICHET_TRUST_REQUEST_START = False
+    stale = f"t={time.time() - 5:.3f}"  # a client cannot make the server drop its requests
+
+    assert client.get("/", HTTP_X_REQUEST_START=stale).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        lambda now: f"t={now + 30:.3f}",  # a proxy clock ahead of ours
+        lambda now: f"t={now - 3600:.3f}",  # an hour "in queue": a clock behind, not a queue
+        lambda now: "yesterday",
+        lambda now: "",
+    ],
+)
+def test_an_implausible_or_malformed_stamp_is_ignored(
+    settings: Any, client: Client, stamp: Callable[[float], str]
+) -> None:
+    settings.GUICHET_TRUST_REQUEST_START = True
+
+    assert client.get("/", HTTP_X_REQUEST_START=stamp(time.time())).status_code == 200
+
+
+def test_the_wait_for_a_slot_counts_the_time_already_spent_upstream(
+    settings: Any, gate: Gate
+) -> None:
+    settings.GUICHET_MAX_INFLIGHT = 1
+    settings.GUICHET_MAX_QUEUED = 4
+    settings.GUICHET_QUEUE_WAIT_MS = 59_000  # would hang the test if only local time counted
+    settings.GUICHET_TRUST_REQUEST_START = True
+    middleware = LoadSheddingMiddleware(gate)
+    holder = _busy(middleware, gate)
+    request = RequestFactory().get("/", HTTP_X_REQUEST_START=f"t={time.time() - 58.9:.3f}")
+
+    assert middleware(request).status_code == 503  # after the ~0.1 s left of its budget
+    gate.release.set()
+    holder.join()
+
+
+def test_a_stale_request_does_not_take_a_free_slot(settings: Any) -> None:
+    settings.GUICHET_MAX_INFLIGHT = 1
+    settings.GUICHET_TRUST_REQUEST_START = True
+    served: list[str] = []
+
+    def view(request: HttpRequest) -> HttpResponse:
+        served.append(request.path)
+        return HttpResponse("ok")
+
+    middleware = LoadSheddingMiddleware(view)
+    stale = RequestFactory().get("/late", HTTP_X_REQUEST_START=f"t={time.time() - 2:.3f}")
+
+    assert middleware(stale).status_code == 503
+    assert middleware(RequestFactory().get("/now")).status_code == 200
+    assert served == ["/now"]
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("t=1700000000.123", 1700000000.123),  # nginx $msec
+        ("1700000000123", 1700000000.123),  # milliseconds
+        ("t=1700000000123456", 1700000000.123456),  # microseconds (HAProxy, Heroku)
+        ("1700000000", 1700000000.0),
+        (" t=1700000000.5 ", 1700000000.5),
+        ("t=abc", None),
+        ("-1700000000", None),
+        ("17000000001234567", None),
+    ],
+)
+def test_request_start_formats(header: str, seconds: float | None) -> None:
+    parsed = request_start(header)
+
+    if seconds is None:
+        assert parsed is None
+    else:
+        assert parsed == pytest.approx(seconds)
+
+
+def test_a_refused_small_body_is_read_so_the_connection_stays_usable(
+    shedding: Any, gate: Gate
+) -> None:
+    middleware = shedding(gate)
+    holder = _busy(middleware, gate)
+    request = RequestFactory().post(
+        "/api/v1/dossiers", data=b'{"procedure": "x"}' * 100, content_type="application/json"
+    )
+
+    refused = middleware(request)
+
+    assert refused.status_code == 503
+    assert request.read() == b""  # nothing left unread for the server to trip on
+    assert not refused.has_header("Connection")
+    gate.release.set()
+    holder.join()
+
+
+def test_a_refused_upload_says_the_connection_closes(shedding: Any, gate: Gate) -> None:
+    middleware = shedding(gate)
+    holder = _busy(middleware, gate)
+    upload = RequestFactory().post(
+        "/api/v1/dossiers/1/attachments",
+        data=b"%PDF" + b"x" * 200_000,
+        content_type="application/pdf",
+    )
+
+    refused = middleware(upload)
+
+    assert refused.status_code == 503
+    assert refused["Connection"] == "close"  # not read: the client must open a new connection
+    gate.release.set()
+    holder.join()
