@@ -1,6 +1,7 @@
 """Request id (accepted from a trusted proxy's X-Request-ID or made here, logged, echoed back)
 and load shedding (a bounded number of requests at work per process, the rest refused fast)."""
 
+import contextlib
 import logging
 import re
 import threading
@@ -175,10 +176,8 @@ class LoadSheddingMiddleware:
         if length <= 0:
             return
         if length <= DRAIN_LIMIT:
-            try:
+            with contextlib.suppress(OSError):  # the client went away: nothing to keep usable
                 request.read(length)
-            except OSError:
-                pass  # the client went away: nothing to keep usable
             return
         # wsgiref (`runserver`) forbids hop-by-hop headers; it closes the connection anyway.
         if not request.META.get("SERVER_SOFTWARE", "").startswith("WSGIServer"):
