@@ -29,7 +29,7 @@ help:
 	@echo "make lint      ruff check, ruff format --check, mypy"
 	@echo "make messages  update and compile the French translation"
 	@echo "make clean     remove .venv, caches and var/ (the local database and files)"
-	@echo "make bench     the quick benchmarks (under 5 min), one table; bench-full: 1M dossiers"
+	@echo "make bench     the quick benchmarks (under 5 min), one table; bench-full: full sizes (hours)"
 	@echo "make drills    the peak and crash drills, quick variants; drill-peak, drill-crash: full"
 
 venv:
