@@ -10,7 +10,6 @@ from typing import Any
 from uuid import UUID
 
 from django.contrib.auth.models import AnonymousUser
-from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from guichet.identity.access import Profile, open_names, open_profile
@@ -104,17 +103,11 @@ def token_digest(raw: str) -> str:
 def user_for_token(raw: str) -> User | None:
     try:
         # get(), not first(): the digest is unique, and an ORDER BY costs every API call.
-        token = (
-            ApiToken.objects.select_related("user")
-            .annotate(member=Exists(Membership.objects.filter(user=OuterRef("user"))))
-            .get(digest=token_digest(raw), revoked_at__isnull=True, user__is_active=True)
+        token = ApiToken.objects.select_related("user").get(
+            digest=token_digest(raw), revoked_at__isnull=True, user__is_active=True
         )
     except ApiToken.DoesNotExist:
         return None
-    if not token.member:
-        # Most callers are citizens, with no role anywhere: said now, so the role checks of
-        # the request need no query of their own.
-        token.user._guichet_roles = {}  # type: ignore[attr-defined]
     now = timezone.now()
     # Touch at most once a minute: a write per API call would double the cost of every read.
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:

@@ -16,12 +16,13 @@ from guichet.testing import BIRTH, BIRTH_ANSWERS, ApiClient, pdf_file
 pytestmark = pytest.mark.django_db
 
 DATABASE_QUEUE = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
-# What a submission costs, authentication included: the token with its user (and whether they
-# hold a role), the dossier locked with its procedure, its attachments, the year's counter, the
-# dossier, its history event, the log's head, event, tree nodes and new head, the notification;
-# then the history for the answer. Tests count SAVEPOINT and RELEASE where the server has BEGIN
-# and COMMIT. A change here changes the hot path: measure it with bench/submission_load.py.
-SUBMIT_QUERIES = 14
+# What a submission costs, authentication included: the token with its user, their roles (none
+# for a citizen, but the API must know whether to ask for MFA), the dossier locked with its
+# procedure, its attachments, the year's counter, the dossier, its history event, the log's
+# head, event, tree nodes and new head, the notification; then the history for the answer.
+# Tests count SAVEPOINT and RELEASE where the server has BEGIN and COMMIT. A change here
+# changes the hot path: measure it with bench/submission_load.py.
+SUBMIT_QUERIES = 15
 
 
 def _draft(client: ApiClient, saves: int = 0, files: int = 1) -> str:
