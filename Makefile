@@ -63,9 +63,9 @@ run: venv
 # say why, so make test never needs root.
 test: venv-test
 	@echo "==> ruff check"
-	@$(BIN)/ruff check src tests
+	@$(BIN)/ruff check src tests bench
 	@echo "==> ruff format --check"
-	@$(BIN)/ruff format --check src tests
+	@$(BIN)/ruff format --check src tests bench
 	@echo "==> mypy (strict)"
 	@$(BIN)/mypy src
 	@echo "==> Migrations match the models"
@@ -78,8 +78,8 @@ test: venv-test
 	@$(BIN)/pytest
 
 lint: venv-test
-	@$(BIN)/ruff check src tests
-	@$(BIN)/ruff format --check src tests
+	@$(BIN)/ruff check src tests bench
+	@$(BIN)/ruff format --check src tests bench
 	@$(BIN)/mypy src
 
 # makemessages walks the current folder, so it runs from src/guichet (not the repository, whose

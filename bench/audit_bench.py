@@ -43,7 +43,7 @@ def _events(count: int) -> list[Any]:
     from guichet.audit.models import Action, ActorKind
     from guichet.audit.service import Actor, NewEvent
 
-    rng = random.Random(count)  # noqa: S311 (sample data, not secrets)
+    rng = random.Random(count)
     agents = [
         Actor(ActorKind.AGENT, secrets.token_hex(16), f"Agent {n}", "org-1", "Commune de Dakar")
         for n in range(20)
@@ -302,7 +302,7 @@ def bench_proofs(size: int, samples: int = 300) -> tuple[str, str, str, str]:
     from guichet.audit.actions import do_sign_checkpoint
 
     do_sign_checkpoint()
-    rng = random.Random(size)  # noqa: S311 (sample positions, not secrets)
+    rng = random.Random(size)
     inclusion, consistency, full = [], [], []
     for _ in range(samples):
         index = rng.randrange(size)
@@ -341,7 +341,7 @@ def bench_standalone(folder: Path) -> tuple[float, float, bool]:
     exported = time.perf_counter() - started
     vkey = (export / "log.vkey").read_text().strip()
     started = time.perf_counter()
-    done = subprocess.run(  # noqa: S603 (our own script)
+    done = subprocess.run(
         [sys.executable, str(ROOT / "tools" / "verify_log.py"), str(export), "--key", vkey],
         capture_output=True,
         check=False,

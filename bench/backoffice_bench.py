@@ -24,8 +24,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import ROOT, machine, postgres_missing, print_rows, setup_environment, write_json  # noqa: E402
-from loadgen import Client, Stats, p50_95_99  # noqa: E402
+from common import ROOT, machine, postgres_missing, print_rows, setup_environment, write_json
+from loadgen import Client, Stats, p50_95_99
 
 INSTRUCTOR = "fatou.ndiaye@dakarplateau.sn"
 
@@ -33,8 +33,14 @@ INSTRUCTOR = "fatou.ndiaye@dakarplateau.sn"
 def seed(dossiers: int, env: dict[str, str], citizens: int = 2000) -> float:
     started = time.perf_counter()
     subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "guichet"), "bench_seed", "--dossiers", str(dossiers)]
-        + ["--citizens", str(citizens)],
+        [
+            str(ROOT / ".venv" / "bin" / "guichet"),
+            "bench_seed",
+            "--dossiers",
+            str(dossiers),
+            "--citizens",
+            str(citizens),
+        ],
         check=True,
         env=env,
         stderr=subprocess.DEVNULL,

@@ -8,6 +8,7 @@ process shares its settings so it can prepare the data and check the results thr
 """
 
 import atexit
+import contextlib
 import hashlib
 import json
 import os
@@ -107,16 +108,35 @@ class Postgres:
             shutil.chown(self.root / "socket", "postgres")
         subprocess.run(
             _as_postgres(
-                [str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust"]
-                + ["-E", "UTF8", "--no-locale", "--no-sync"]
+                [
+                    str(PG_BIN / "initdb"),
+                    "-D",
+                    str(self.data),
+                    "-U",
+                    "postgres",
+                    "-A",
+                    "trust",
+                    "-E",
+                    "UTF8",
+                    "--no-locale",
+                    "--no-sync",
+                ]
             ),
             check=True,
             stdout=subprocess.DEVNULL,
         )
         self.start()
         subprocess.run(
-            [str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"]
-            + ["guichet"],
+            [
+                str(PG_BIN / "createdb"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "guichet",
+            ],
             check=True,
         )
 
@@ -128,8 +148,19 @@ class Postgres:
         )
         subprocess.run(
             _as_postgres(
-                [str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log")]
-                + ["-w", "-t", "120", "-o", options, "start"]
+                [
+                    str(PG_BIN / "pg_ctl"),
+                    "-D",
+                    str(self.data),
+                    "-l",
+                    str(self.root / "log"),
+                    "-w",
+                    "-t",
+                    "120",
+                    "-o",
+                    options,
+                    "start",
+                ]
             ),
             check=True,
             stdout=subprocess.DEVNULL,
@@ -147,10 +178,8 @@ class Postgres:
         if pid is None:
             return
         for victim in [pid, *descendants(pid)]:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(victim, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         for _ in range(100):
             if not any(Path(f"/proc/{p}").exists() for p in [pid, *descendants(pid)]):
                 break
@@ -159,8 +188,11 @@ class Postgres:
     def stop(self) -> None:
         if self.postmaster() is not None:
             subprocess.run(
-                _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast"])
-                + ["-w", "stop"],
+                [
+                    *_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast"]),
+                    "-w",
+                    "stop",
+                ],
                 check=False,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -290,7 +322,7 @@ class Instance:
 
     def healthy(self) -> bool:
         try:
-            with urllib.request.urlopen(  # noqa: S310 (a local URL)
+            with urllib.request.urlopen(
                 f"http://127.0.0.1:{self.port}/healthz", timeout=2
             ) as response:
                 return bool(response.status == 200)
@@ -347,10 +379,8 @@ class Instance:
             return
         victims = [self.process.pid, *descendants(self.process.pid)]
         for pid in victims:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.process.wait()
         self.process = None
         for _ in range(100):

@@ -40,12 +40,12 @@ os.environ["GUICHET_LOG_LEVEL"] = "WARNING"
 # bench issues each document itself, so it times issuing and not the no-op of a second run.
 os.environ["GUICHET_TASKS"] = "db"
 
-import django  # noqa: E402 (settings must see the environment above)
+import django
 
 django.setup()
 
-from django.core.management import call_command  # noqa: E402
-from django.db import connections  # noqa: E402
+from django.core.management import call_command
+from django.db import connections
 
 ROOT = Path(__file__).resolve().parent.parent
 Row = tuple[str, str, str, str]

@@ -30,13 +30,13 @@ import django
 
 django.setup()
 
-from django import forms  # noqa: E402
-from django.template.loader import render_to_string  # noqa: E402
-from django.utils import translation  # noqa: E402
+from django import forms
+from django.template.loader import render_to_string
+from django.utils import translation
 
-from guichet.catalog.definition import check  # noqa: E402
-from guichet.catalog.forms import check_answers  # noqa: E402
-from guichet.catalog.render import build_form  # noqa: E402
+from guichet.catalog.definition import check
+from guichet.catalog.forms import check_answers
+from guichet.catalog.render import build_form
 
 CHOICES = [{"value": f"c{i}", "label": {"fr": f"Choix {i}", "en": f"Choice {i}"}} for i in range(4)]
 # (type, extra keys, a valid value) for each kind of top-level field, used in turn.

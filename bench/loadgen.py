@@ -15,7 +15,6 @@ and may record latencies itself through the client (each request is timed).
 import http.client
 import json
 import select
-import socket
 import threading
 import time
 from collections import Counter
@@ -119,7 +118,7 @@ class Client:
             )
             if response.will_close:
                 self.close()
-        except (OSError, http.client.HTTPException, socket.timeout) as error:
+        except (TimeoutError, OSError, http.client.HTTPException) as error:
             self.close()
             self.stats.error(type(error).__name__)
             reply = Reply(0, {}, b"", time.perf_counter() - started)

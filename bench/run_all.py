@@ -26,7 +26,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import ROOT, machine, print_rows  # noqa: E402
+from common import ROOT, machine, print_rows
 
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 

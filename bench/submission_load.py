@@ -31,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (  # noqa: E402
+from common import (
     Receipts,
     draft,
     machine,
@@ -42,7 +42,7 @@ from common import (  # noqa: E402
     submit,
     write_json,
 )
-from loadgen import Client, Stats, closed_loop, p50_95_99  # noqa: E402
+from loadgen import Client, Stats, closed_loop, p50_95_99
 
 
 def ms(values: list[float]) -> str:

@@ -34,21 +34,21 @@ os.environ["DATABASE_URL"] = f"sqlite:///{WORK / 'bench.sqlite3'}"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "guichet.settings")
 os.environ["GUICHET_LOG_LEVEL"] = "WARNING"
 
-import django  # noqa: E402 (settings must see the environment above)
+import django
 
 django.setup()
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: E402
-from django.conf import settings  # noqa: E402
-from django.core.management import call_command  # noqa: E402
-from django.utils import timezone  # noqa: E402
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from django.conf import settings
+from django.core.management import call_command
+from django.utils import timezone
 
-from guichet.vault import rotation, service  # noqa: E402
-from guichet.vault.cache import reset_key_cache  # noqa: E402
-from guichet.vault.keys import active_kek  # noqa: E402
-from guichet.vault.models import DataKey  # noqa: E402
-from guichet.vault.providers import get_provider, reset_providers  # noqa: E402
-from guichet.vault.providers.pkcs11 import DEFAULT_MODULE  # noqa: E402
+from guichet.vault import rotation, service
+from guichet.vault.cache import reset_key_cache
+from guichet.vault.keys import active_kek
+from guichet.vault.models import DataKey
+from guichet.vault.providers import get_provider, reset_providers
+from guichet.vault.providers.pkcs11 import DEFAULT_MODULE
 
 Row = tuple[str, str, str, str]
 HSM_LABEL = "guichet-bench"
@@ -193,7 +193,7 @@ def setup_softhsm() -> str | None:
     util = shutil.which("softhsm2-util")
     if util is None:
         return "softhsm2-util not on PATH"
-    subprocess.run(  # noqa: S603 (fixed arguments)
+    subprocess.run(
         [
             util,
             "--init-token",

@@ -28,20 +28,20 @@ os.environ["GUICHET_LOG_LEVEL"] = "WARNING"
 os.environ["GUICHET_TASKS"] = "immediate"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "guichet.settings")
 
-import django  # noqa: E402 (settings must see the environment above)
+import django
 
 django.setup()
 
-from django.conf import settings  # noqa: E402
-from django.core.management import call_command  # noqa: E402
-from django.test.utils import setup_test_environment  # noqa: E402
+from django.conf import settings
+from django.core.management import call_command
+from django.test.utils import setup_test_environment
 
-from guichet.demo import load_demo  # noqa: E402
-from guichet.dossiers import access, actions  # noqa: E402
-from guichet.identity import access as identity_access  # noqa: E402
-from guichet.identity import actions as identity_actions  # noqa: E402
-from guichet.identity.models import User  # noqa: E402
-from guichet.testing import BIRTH, BIRTH_ANSWERS, ApiClient, pdf_file  # noqa: E402
+from guichet.demo import load_demo
+from guichet.dossiers import access, actions
+from guichet.identity import access as identity_access
+from guichet.identity import actions as identity_actions
+from guichet.identity.models import User
+from guichet.testing import BIRTH, BIRTH_ANSWERS, ApiClient, pdf_file
 
 
 class Clear:

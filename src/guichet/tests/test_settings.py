@@ -91,6 +91,7 @@ def test_sqlite_is_in_wal_mode_with_full_synchronous_writes(tmp_path: Path) -> N
         assert _pragma(probe, "synchronous") == 2  # FULL
         assert _pragma(probe, "foreign_keys") == 1
         assert _pragma(probe, "busy_timeout") == 20000
+        assert _pragma(probe, "cache_size") == -512  # KiB: bounded per kept connection
     finally:
         probe.close()
 
