@@ -74,20 +74,27 @@ def agent_credentials() -> tuple[str, str, list[str]]:
     return token, session, [str(pk) for pk in openable]
 
 
+def _in_process_client(path: str, token: str, session: str) -> tuple[Any, dict[str, str]]:
+    """Django's test client as the measured run calls: the API with its token alone, the pages
+    with the session."""
+    from django.test import Client as DjangoClient
+
+    browser = DjangoClient(HTTP_HOST="127.0.0.1")
+    headers = {}
+    if path.startswith("/api/"):
+        headers["Authorization"] = f"Bearer {token}"
+    else:
+        browser.cookies["sessionid"] = session
+    return browser, headers
+
+
 def query_counts(paths: dict[str, str], token: str, session: str) -> dict[str, int]:
     from django.db import connection
-    from django.test import Client as DjangoClient
     from django.test.utils import CaptureQueriesContext
 
     counts = {}
     for name, path in paths.items():
-        browser = DjangoClient(HTTP_HOST="127.0.0.1")
-        headers = {}
-        # As the measured run: the API with its token alone, the pages with the session.
-        if path.startswith("/api/"):
-            headers["Authorization"] = f"Bearer {token}"
-        else:
-            browser.cookies["sessionid"] = session
+        browser, headers = _in_process_client(path, token, session)
         browser.get(path, headers=headers)  # warm caches as the measured run does
         with CaptureQueriesContext(connection) as queries:
             status = browser.get(path, headers=headers).status_code
@@ -101,16 +108,10 @@ def cpu_per_request(
     """Median CPU milliseconds this process spends on each request, in-process (Django's test
     client, same database): what a request costs in Python whatever the machine's load, which
     the wall-clock latencies above are not (the database's own CPU is not in it)."""
-    from django.test import Client as DjangoClient
 
     spent = {}
     for name, path in paths.items():
-        browser = DjangoClient(HTTP_HOST="127.0.0.1")
-        headers = {}
-        if path.startswith("/api/"):
-            headers["Authorization"] = f"Bearer {token}"
-        else:
-            browser.cookies["sessionid"] = session
+        browser, headers = _in_process_client(path, token, session)
         browser.get(path, headers=headers)
         samples = []
         for _ in range(repeat):
