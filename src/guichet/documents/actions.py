@@ -9,7 +9,6 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -21,6 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from guichet import outbox
 from guichet.audit.models import Action as LogAction
 from guichet.audit.models import ActorKind
 from guichet.audit.service import Actor, record_event
@@ -325,7 +325,7 @@ def do_revoke_document(user: User, document_id: Any, reason: str, comment: str) 
     )
     from guichet.documents.tasks import notify_document_revoked
 
-    transaction.on_commit(partial(notify_document_revoked.enqueue, document_id=str(document.pk)))
+    outbox.enqueue(notify_document_revoked, document_id=str(document.pk))
     return document
 
 
