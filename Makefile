@@ -10,6 +10,9 @@ SHELL := bash
 MAKEFLAGS += --no-print-directory
 
 PORT ?= 8000
+# pytest processes (pytest-xdist): one per core. A test module stays in one process, so its
+# module fixtures are built once. TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= auto
 HOST ?= 127.0.0.1
 VENV := .venv
 BIN := $(VENV)/bin
@@ -74,8 +77,8 @@ test: venv-test
 		echo "==> NOTE: $(CHROMIUM) is missing: browser tests will be skipped" \
 			"(apt-get install chromium, or run .ci/run as root)."; \
 	fi
-	@echo "==> pytest (database: $${DATABASE_URL:-SQLite})"
-	@$(BIN)/pytest
+	@echo "==> pytest (database: $${DATABASE_URL:-SQLite}, $(TEST_WORKERS) processes)"
+	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: venv-test
 	@$(BIN)/ruff check src tests bench

@@ -35,9 +35,12 @@ RESULTS_DIR = Path(__file__).resolve().parents[2] / "test-results"
 TOTP_SECRETS = {account.email: account.totp_secret for account in ACCOUNTS}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One chromium for the whole run; each test opens its own contexts (cookie jars)."""
+    """One chromium per test module; each test opens its own contexts (cookie jars). Not one per
+    session: Playwright's event loop stays set in the thread while it lives, and in a parallel
+    run the same process goes on to other modules, whose code (pyHanko's asyncio.run when a
+    document is sealed) must not find a loop there."""
     if not CHROMIUM.exists():
         reason = f"{CHROMIUM} is missing: install Debian's chromium to run the browser tests"
         if os.environ.get("CI", "").lower() == "true":
