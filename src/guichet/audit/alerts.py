@@ -26,12 +26,12 @@ GUICHET_ALERT_TIME_ZONE. A threshold of 0, or empty working hours, turns that ru
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
-from functools import lru_cache, partial
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
@@ -301,7 +301,7 @@ def raise_alerts(
             recipient=recipient,
         )
         if recipient:
-            transaction.on_commit(partial(_enqueue_email, alert.pk))
+            _queue_email(alert.pk)
         raised.append(alert)
     return raised
 
@@ -314,10 +314,13 @@ class AlertedAgent:
     organisation_name: str
 
 
-def _enqueue_email(alert_id: int) -> None:
-    from guichet.audit.tasks import send_security_alert
+def _queue_email(alert_id: int) -> None:
+    """The email goes through the outbox, with the alert's own transaction: an alert raised is
+    an alert sent, even if the process dies right after the commit."""
+    from guichet import outbox
+    from guichet.audit.tasks import send_security_alert  # tasks import this module
 
-    send_security_alert.enqueue(alert_id)
+    outbox.enqueue(send_security_alert, alert_id=alert_id)
 
 
 def forget_old_tallies(now: datetime | None = None) -> int:

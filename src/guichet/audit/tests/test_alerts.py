@@ -11,6 +11,7 @@ import pytest
 from django.core import mail
 from django.core.management import call_command
 from django.test import Client
+from django_tasks_db.models import DBTaskResult
 
 from guichet.audit.models import AccessTally, Action, AuditEvent, SecurityAlert
 from guichet.dossiers import journal
@@ -300,3 +301,21 @@ def test_the_log_with_alerts_verifies_and_old_counts_are_dropped(
     out = StringIO()
     call_command("audit", "verify", stdout=out)
     assert "FAILED" not in out.getvalue()
+
+
+def test_the_alert_email_is_queued_in_the_read_that_raised_it(
+    api: dict[str, ApiClient], alerts_on: Any, settings: Any
+) -> None:
+    """With the database queue (production's), the email task is written in the same
+    transaction as the alert: nothing waits for a commit hook that a crash would skip."""
+    commune = _commune()
+    commune.security_email = "securite@dakarplateau.sn"
+    commune.save()
+    dossiers = _submitted(api, 3)
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    for dossier_id, _ in dossiers:  # no commit hook runs in this test's transaction
+        assert api["instructor"].get(f"dossiers/{dossier_id}").status_code == 200
+    alert = SecurityAlert.objects.get()
+    [queued] = DBTaskResult.objects.filter(task_path="guichet.audit.tasks.send_security_alert")
+    assert queued.args_kwargs["kwargs"] == {"alert_id": alert.pk}
+    assert queued.status == "READY"
