@@ -6,7 +6,10 @@ since older backups may need them) sealed with passphrase.py. Data keys need not
 are in the database (and so in the backups), wrapped by these KEKs; the blind-index key is one of
 them. It also holds the Ed25519 signing keys kept as files in the same folder
 (providers/ed25519.py: the transparency log's `audit-ed25519.key` by default), since a log whose
-key is lost must start again under a new key that witnesses do not know.
+key is lost must start again under a new key that witnesses do not know. And it holds the EC
+signing keys of the `signing/` sub-folder (the documents' CA, time-stamping authority and
+organisation seals): without them a restored platform would seal under a new CA, and documents
+verified offline against the published one would stop verifying for new decisions.
 
 Keys in an HSM (pkcs11) or a transit engine cannot and must not be exported: they are created
 non-extractable, and their custody is the key service's own backup procedure.
@@ -22,9 +25,11 @@ import hashlib
 import json
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from django.db import DatabaseError
@@ -44,6 +49,9 @@ KIND = "guichet-key-export"
 FORMAT = 1
 _KEY_FILE = re.compile(r"kek-v(\d+)\.key")
 _SIGNING_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\.key")
+# Where the documents' key store (documents/keys.py, local) keeps one PEM per label.
+SEAL_FOLDER = "signing"
+_SEAL_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\.pem")
 _PEM_PRIVATE = b"-----BEGIN PRIVATE KEY-----"
 _MAX_EXPORT_BYTES = 1024 * 1024
 
@@ -67,13 +75,13 @@ def local_versions(directory: Path) -> list[int]:
     return sorted(int(match.group(1)) for match in found if match)
 
 
-def ed25519_files(directory: Path) -> dict[str, bytes]:
-    """The Ed25519 private keys kept as PEM files directly in the keys folder, by file name."""
+def _private_keys(directory: Path, name: re.Pattern[str], kind: type[Any]) -> dict[str, bytes]:
+    """The unencrypted PEM private keys of type `kind` in `directory`, by file name."""
     if not directory.is_dir():
         return {}
     found = {}
     for path in sorted(directory.iterdir()):
-        if not _SIGNING_FILE.fullmatch(path.name) or _KEY_FILE.fullmatch(path.name):
+        if not name.fullmatch(path.name) or _KEY_FILE.fullmatch(path.name):
             continue
         pem = read_private_file(path, f"{path} vanished during the export.")
         if not pem.startswith(_PEM_PRIVATE):
@@ -82,9 +90,19 @@ def ed25519_files(directory: Path) -> dict[str, bytes]:
             key = load_pem_private_key(pem, password=None)
         except ValueError:
             continue
-        if isinstance(key, Ed25519PrivateKey):
+        if isinstance(key, kind):
             found[path.name] = pem
     return found
+
+
+def ed25519_files(directory: Path) -> dict[str, bytes]:
+    """The Ed25519 private keys kept as PEM files directly in the keys folder, by file name."""
+    return _private_keys(directory, _SIGNING_FILE, Ed25519PrivateKey)
+
+
+def seal_files(directory: Path) -> dict[str, bytes]:
+    """The documents' EC signing keys (signing/<label>.pem), by file name."""
+    return _private_keys(directory / SEAL_FOLDER, _SEAL_FILE, EllipticCurvePrivateKey)
 
 
 def export_keys(path: Path, passphrase: str) -> tuple[list[int], list[str]]:
@@ -106,6 +124,7 @@ def export_keys(path: Path, passphrase: str) -> tuple[list[int], list[str]]:
         )
     materials = {str(v): provider._read(v) for v in versions}  # checks modes and format
     signing = ed25519_files(provider.directory)
+    seals = seal_files(provider.directory)
     warnings = _missing_versions(versions)
     public: dict[str, Any] = {
         "kind": KIND,
@@ -115,11 +134,13 @@ def export_keys(path: Path, passphrase: str) -> tuple[list[int], list[str]]:
         "versions": versions,
         "fingerprints": {v: fingerprint(m) for v, m in materials.items()},
         "ed25519_keys": sorted(signing),
+        "seal_keys": sorted(seals),
     }
     payload = json.dumps(
         {
             "keks": {v: base64.b64encode(m).decode() for v, m in materials.items()},
             "ed25519": {name: base64.b64encode(pem).decode() for name, pem in signing.items()},
+            "seals": {name: base64.b64encode(pem).decode() for name, pem in seals.items()},
         }
     ).encode()
     envelope = seal(payload, passphrase, public)
@@ -147,11 +168,19 @@ def _missing_versions(exported: list[int]) -> list[str]:
 
 def read_export(path: Path, passphrase: str) -> dict[int, bytes]:
     """The KEKs of an export file, after checking the passphrase and every field."""
-    return _read(path, passphrase)[0]
+    return _read(path, passphrase).keks
 
 
-def _read(path: Path, passphrase: str) -> tuple[dict[int, bytes], dict[str, bytes]]:
-    """The KEKs and the Ed25519 key files (by name) of an export; older exports have none."""
+@dataclass(frozen=True)
+class _Export:
+    keks: dict[int, bytes]
+    signing: dict[str, bytes]  # Ed25519 key files of the keys folder, by name
+    seals: dict[str, bytes]  # the documents' key files of signing/, by name
+
+
+def _read(path: Path, passphrase: str) -> _Export:
+    """The KEKs and the signing key files (by name) of an export; older exports have no
+    signing keys."""
     try:
         if path.stat().st_size > _MAX_EXPORT_BYTES:
             raise VaultError(f"{path} is too large to be a key export.")
@@ -166,24 +195,44 @@ def _read(path: Path, passphrase: str) -> tuple[dict[int, bytes], dict[str, byte
     try:
         content = json.loads(payload)
         keks = {int(v): base64.b64decode(m, validate=True) for v, m in content["keks"].items()}
-        signing = {
-            str(name): base64.b64decode(pem, validate=True)
-            for name, pem in content.get("ed25519", {}).items()
-        }
+        signing = _files(content.get("ed25519", {}))
+        seals = _files(content.get("seals", {}))
     except (AttributeError, KeyError, TypeError, ValueError, binascii.Error) as error:
         raise PassphraseError("The key export's content is malformed.") from error
     if not keks or any(v < 1 or len(m) != KEK_BYTES for v, m in keks.items()):
         raise PassphraseError("The key export holds no valid key-encryption key.")
     names_ok = all(_SIGNING_FILE.fullmatch(n) and not _KEY_FILE.fullmatch(n) for n in signing)
-    if not names_ok or any(not pem.startswith(_PEM_PRIVATE) for pem in signing.values()):
+    names_ok = names_ok and all(_SEAL_FILE.fullmatch(n) for n in seals)
+    pems = [*signing.values(), *seals.values()]
+    if not names_ok or any(not pem.startswith(_PEM_PRIVATE) for pem in pems):
         raise PassphraseError("The key export holds a malformed signing key.")
-    return keks, signing
+    return _Export(keks, signing, seals)
+
+
+def _files(encoded: dict[str, str]) -> dict[str, bytes]:
+    return {str(name): base64.b64decode(pem, validate=True) for name, pem in encoded.items()}
+
+
+def _write_private(target: Path, content: bytes) -> None:
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(content)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def import_keys(path: Path, passphrase: str) -> tuple[Path, list[int]]:
     """Install the export's KEKs and signing key files into the (empty) keys directory; returns
     it and the KEK versions."""
-    keks, signing = _read(path, passphrase)
+    export = _read(path, passphrase)
     directory = keys_dir()
     if directory.exists() and any(directory.iterdir()):
         raise VaultError(
@@ -194,23 +243,16 @@ def import_keys(path: Path, passphrase: str) -> tuple[Path, list[int]]:
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(directory, 0o700)
     provider = _local()
-    for version, material in sorted(keks.items()):
-        target = directory / provider.path(version).name
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(base64.b64encode(material) + b"\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-    for name, pem in sorted(signing.items()):
-        fd = os.open(directory / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(pem)
-            handle.flush()
-            os.fsync(handle.fileno())
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    for version, material in sorted(export.keks.items()):
+        _write_private(directory / provider.path(version).name, base64.b64encode(material) + b"\n")
+    for name, pem in sorted(export.signing.items()):
+        _write_private(directory / name, pem)
+    if export.seals:
+        seals = directory / SEAL_FOLDER
+        seals.mkdir(mode=0o700)
+        for name, pem in sorted(export.seals.items()):
+            _write_private(seals / name, pem)
+        _fsync_directory(seals)
+    _fsync_directory(directory)
     reset_providers()  # a provider built before the import must not remember "missing"
-    return directory, sorted(keks)
+    return directory, sorted(export.keks)

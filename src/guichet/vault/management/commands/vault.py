@@ -94,6 +94,10 @@ class Command(BaseCommand):
         if signing:
             names = ", ".join(sorted(signing))
             self.stdout.write(f"With the Ed25519 signing key files: {names}.")
+        seals = keyexport.seal_files(keys_dir())
+        if seals:
+            names = ", ".join(f"{keyexport.SEAL_FOLDER}/{name}" for name in sorted(seals))
+            self.stdout.write(f"With the documents' signing key files: {names}.")
         self.stdout.write(
             "Keep it apart from the backups (another place, another custodian) with the "
             "passphrase in a third: anyone holding an archive, this file and the passphrase can "
