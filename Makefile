@@ -70,7 +70,7 @@ test: venv-test
 	@echo "==> ruff format --check"
 	@$(BIN)/ruff format --check src tests bench
 	@echo "==> mypy (strict)"
-	@$(BIN)/mypy src
+	@$(BIN)/mypy src bench
 	@echo "==> Migrations match the models"
 	@$(GUICHET) makemigrations --check --dry-run
 	@if [ ! -x $(CHROMIUM) ]; then \
@@ -83,7 +83,7 @@ test: venv-test
 lint: venv-test
 	@$(BIN)/ruff check src tests bench
 	@$(BIN)/ruff format --check src tests bench
-	@$(BIN)/mypy src
+	@$(BIN)/mypy src bench
 
 # makemessages walks the current folder, so it runs from src/guichet (not the repository, whose
 # .venv holds Django's own catalogues). Needs gettext (apt-get install gettext).

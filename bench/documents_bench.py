@@ -84,8 +84,8 @@ def per_second(action: Callable[[], object], count: int) -> float:
 
 
 def plain_page() -> bytes:
-    from reportlab.lib.pagesizes import A4
-    from reportlab.pdfgen.canvas import Canvas
+    from reportlab.lib.pagesizes import A4  # type: ignore[import-untyped]
+    from reportlab.pdfgen.canvas import Canvas  # type: ignore[import-untyped]
 
     buffer = io.BytesIO()
     canvas = Canvas(buffer, pagesize=A4)

@@ -38,7 +38,9 @@ from guichet.catalog.definition import check
 from guichet.catalog.forms import check_answers
 from guichet.catalog.render import build_form
 
-CHOICES = [{"value": f"c{i}", "label": {"fr": f"Choix {i}", "en": f"Choice {i}"}} for i in range(4)]
+CHOICES: list[dict[str, Any]] = [
+    {"value": f"c{i}", "label": {"fr": f"Choix {i}", "en": f"Choice {i}"}} for i in range(4)
+]
 # (type, extra keys, a valid value) for each kind of top-level field, used in turn.
 KINDS: list[tuple[str, dict[str, Any], Any]] = [
     ("text", {"max_length": 80}, "Awa Diop"),
