@@ -391,15 +391,18 @@ def do_record_issued(dossier_id: UUID, kind: str, document: Document) -> None:
 
 
 @transaction.atomic
-def do_rearm_issuances(*, failed: bool, due: bool) -> list[Issuance]:
+def do_rearm_issuances(
+    *, failed: bool, due: bool, overdue_by: timedelta = timedelta(0)
+) -> list[Issuance]:
     """Issuances to send to the task queue again (`guichet documents retry`): those that
     spent their attempts (`failed`, given a fresh set) and those whose retry is due but was
-    not run (`due`: a queue without delayed tasks, a lost task)."""
+    not run (`due`: a queue without delayed tasks, a lost task), `overdue_by` late at least."""
     wanted = Q(pk__in=[])
     if failed:
         wanted |= Q(status=IssuanceStatus.FAILED)
     if due:
-        wanted |= Q(status=IssuanceStatus.RETRYING, next_attempt_at__lte=timezone.now())
+        latest = timezone.now() - overdue_by
+        wanted |= Q(status=IssuanceStatus.RETRYING, next_attempt_at__lte=latest)
     issuances = list(Issuance.objects.select_for_update().filter(wanted))
     for issuance in issuances:
         if issuance.status == IssuanceStatus.FAILED:

@@ -5,7 +5,7 @@ behind the login, since email is neither private nor under the State's control.
 """
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from django.conf import settings
@@ -20,6 +20,11 @@ from guichet.errors import ActionError
 from guichet.identity.models import User
 
 logger = logging.getLogger(__name__)
+
+# A retry's own delayed task normally runs at its time; the clock's sweep only takes those this
+# late, which lost their task (a process that died between recording the failure and queueing
+# the retry, a queue emptied by hand), so that it does not race the task about to run.
+LOST_RETRY_AFTER = timedelta(minutes=10)
 
 
 def _send(document: Document, recipient: User, template: str) -> int:
@@ -86,6 +91,19 @@ def schedule_retry(dossier_id: str, when: datetime) -> bool:
         return False
     issue_document_task.using(run_after=when).enqueue(dossier_id=dossier_id)
     return True
+
+
+@task()
+def retry_lost_issuances() -> int:
+    """Send again the issuings whose retry is long overdue (run by `guichet schedule`). Failed
+    ones, attempts spent, still wait for an operator (`guichet documents retry`)."""
+    from guichet.documents import actions
+
+    rearmed = actions.do_rearm_issuances(failed=False, due=True, overdue_by=LOST_RETRY_AFTER)
+    for issuance in rearmed:
+        logger.warning("documents: retry of dossier %s was lost, queued again", issuance.dossier_id)
+        issue_document_task.enqueue(dossier_id=str(issuance.dossier_id))
+    return len(rearmed)
 
 
 @task()

@@ -137,3 +137,25 @@ def test_agents_of_the_dossier_see_the_failed_issuing(
     # Someone who may not see the dossier learns nothing about it.
     assert client_for(world["other_agent"]).get(url).status_code == 404
     assert client_for(world["citizen_b"]).get(url).status_code == 404
+
+
+def test_the_clock_sends_again_a_retry_whose_task_was_lost(world: dict[str, User]) -> None:
+    """A retry recorded but never queued (the process died in between) is picked up by
+    `guichet schedule` once it is long overdue; one only just due is left to its own task."""
+    dossier = decided(world)
+    actions.do_start_issuance(dossier.pk, "certificate")
+    lost = Issuance.objects.filter(dossier=dossier)
+    lost.update(
+        status=IssuanceStatus.RETRYING,
+        attempts=1,
+        next_attempt_at=timezone.now() - timedelta(minutes=2),
+    )
+    call_command("schedule", "--once", stdout=io.StringIO())
+    assert issuance(dossier).status == IssuanceStatus.RETRYING  # its own task may still run
+    assert not Document.objects.filter(dossier=dossier).exists()
+
+    lost.update(next_attempt_at=timezone.now() - timedelta(minutes=11))
+    call_command("schedule", "--once", stdout=io.StringIO())
+    done = issuance(dossier)
+    assert done.status == IssuanceStatus.ISSUED
+    assert done.document == Document.objects.get(dossier=dossier)

@@ -2,8 +2,9 @@
 
 django.tasks has no periodic tasks, and a cron entry per job is one more thing for an operator
 to get wrong, so this small loop enqueues them: the transparency log's checkpoint whenever one
-is due (cheap to ask), the workflow clock (tacit decisions, escalation of overdue dossiers) every
-five minutes, and the retention run (warnings, erasures) every hour. Every job is idempotent, so
+is due (cheap to ask), the workflow clock (tacit decisions, escalation of overdue dossiers) and
+the sweep of document issuings whose retry was lost every five minutes, and the retention run
+(warnings, erasures) every hour. Every job is idempotent, so
 two schedulers or a restart do no harm.
 """
 
@@ -15,11 +16,15 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from guichet.audit.tasks import sign_checkpoint_if_due
+from guichet.documents.tasks import retry_lost_issuances
 from guichet.dossiers.tasks import run_retention, run_workflow_clock
 
 
 class Command(BaseCommand):
-    help = "Enqueue the periodic jobs: log checkpoints, the workflow clock and the retention run."
+    help = (
+        "Enqueue the periodic jobs: log checkpoints, the workflow clock (with lost document "
+        "retries) and the retention run."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--checkpoint-every", type=float, default=10.0, help="seconds")
@@ -44,6 +49,7 @@ class Command(BaseCommand):
                 last_checkpoint = now
             if now - last_workflow >= options["workflow_every"]:
                 run_workflow_clock.enqueue()
+                retry_lost_issuances.enqueue()
                 last_workflow = now
             if now - last_retention >= options["retention_every"]:
                 run_retention.enqueue()
