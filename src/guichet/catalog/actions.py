@@ -165,20 +165,55 @@ def require_designer(user: User, procedure: Procedure) -> None:
 def log_procedure_change(
     action: LogAction, user: User, procedure: Procedure, **details: Any
 ) -> None:
+    actor = Actor(
+        ActorKind.AGENT,
+        user.pk,
+        user.display_name[:200],
+        procedure.organisation_id,
+        procedure.organisation.name[:200],
+    )
+    _log_procedure_event(action, actor, procedure, **details)
+
+
+def _log_procedure_event(
+    action: LogAction, actor: Actor, procedure: Procedure, **details: Any
+) -> None:
     record_event(
         action,
-        actor=Actor(
-            ActorKind.AGENT,
-            user.pk,
-            user.display_name[:200],
-            procedure.organisation_id,
-            procedure.organisation.name[:200],
-        ),
+        actor=actor,
         object_type="procedure",
         object_id=procedure.pk,
         purpose=DESIGN_PURPOSE,
         details={"slug": procedure.slug, "version": procedure.version, **details},
     )
+
+
+# The command line runs on the server with no signed-in user: whoever can run it operates the
+# platform, so the log names the platform and the command, as other unattended writes do.
+COMMAND_LINE = "Guichet command line (procedure import)"
+
+
+@transaction.atomic
+def do_import_definition_from_command(
+    definition: dict[str, Any], *, publish: bool = False, drafts_policy: str = REFUSE
+) -> Saved:
+    """`guichet procedure import`: do_import_definition() with its events in the log, in the
+    same transaction. Invalid or ActionError leave nothing behind, events included."""
+    saved = do_import_definition(definition, drafts_policy=drafts_policy)
+    procedure = saved.procedure
+    actor = Actor.system(COMMAND_LINE)
+    _log_procedure_event(
+        LogAction.PROCEDURE_SAVED,
+        actor,
+        procedure,
+        new_version=saved.new_version,
+        compatible=saved.compatible,
+        new_drafts_only=drafts_policy == NEW_DRAFTS_ONLY,
+    )
+    if publish and procedure.status != Procedure.Status.PUBLISHED:
+        do_publish_procedure(procedure)
+        _log_procedure_event(LogAction.PROCEDURE_PUBLISHED, actor, procedure)
+    return saved
 
 
 @transaction.atomic

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from guichet.catalog.actions import NEW_DRAFTS_ONLY, REFUSE, do_import_definition
+from guichet.catalog.actions import NEW_DRAFTS_ONLY, REFUSE, do_import_definition_from_command
 from guichet.catalog.definition import Invalid, dump, load
 from guichet.catalog.models import Procedure
 from guichet.catalog.service import export_definition
@@ -74,7 +74,7 @@ class Command(BaseCommand):
     def _import(self, path: Path, publish: bool, new_drafts_only: bool) -> None:
         try:
             definition = self._read(path)
-            saved = do_import_definition(
+            saved = do_import_definition_from_command(
                 definition,
                 publish=publish,
                 drafts_policy=NEW_DRAFTS_ONLY if new_drafts_only else REFUSE,
