@@ -99,6 +99,38 @@ def _store(procedure: Procedure, definition: dict[str, Any], drafts_policy: str)
     return saved
 
 
+def team_problems(definition: dict[str, Any], organisation: Organisation) -> list[Problem]:
+    """The routing's targets that name no team (child organisation) of the procedure's
+    organisation: the dossier engine would quietly leave those dossiers with the whole
+    organisation, so the definition is refused instead, naming the teams there are."""
+    routing = (definition.get("workflow") or {}).get("routing")
+    if not isinstance(routing, dict):
+        return []
+    targets = [(f"teams.{value}", team) for value, team in (routing.get("teams") or {}).items()]
+    if routing.get("default"):
+        targets.append(("default", routing["default"]))
+    existing = sorted(
+        Organisation.objects.filter(parent=organisation).values_list("slug", flat=True)
+    )
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for path, team in targets:
+        if team in existing or team in seen:
+            continue
+        seen.add(team)
+        problems.append(
+            Problem(f"workflow.routing.{path}", _unknown_team(team, organisation, existing))
+        )
+    return problems
+
+
+def _unknown_team(team: str, organisation: Organisation, existing: list[str]) -> str:
+    names = {"team": team, "organisation": organisation.name, "teams": ", ".join(existing)}
+    if existing:
+        return _("%(organisation)s has no team “%(team)s”. Its teams: %(teams)s.") % names
+    return _("%(organisation)s has no team “%(team)s”: it has no teams yet.") % names
+
+
 @transaction.atomic
 def do_import_definition(
     definition: dict[str, Any], *, publish: bool = False, drafts_policy: str = REFUSE
@@ -117,6 +149,9 @@ def do_import_definition(
         procedure = Procedure(slug=slug, organisation=organisation)
     elif procedure.organisation_id != organisation.pk:
         raise Invalid([Problem("organisation", "the procedure belongs to another organisation")])
+    unknown_teams = team_problems(definition, organisation)
+    if unknown_teams:
+        raise Invalid(unknown_teams)
     saved = _store(procedure, normalise(definition), drafts_policy)
     if publish and procedure.status != Procedure.Status.PUBLISHED:
         do_publish_procedure(procedure)

@@ -344,13 +344,23 @@ def place_problems(
                 others.append(str(problem))
                 continue
             rest = rest[len(prefix) :].lstrip(".")
-        head = re.split(r"[.\[]", rest, maxsplit=1)[0] if rest else ""
-        box = keys.get(head)
+        box = _box_for(rest, keys)
         if box is None:
             others.append(str(problem))
             continue
         placed.setdefault(box, []).append(problem.message)
     return placed, others
+
+
+def _box_for(path: str, keys: dict[str, str]) -> str | None:
+    """The box of the longest key the path starts with: "routing.teams.Dakar" goes to the
+    box of "routing.teams" when there is one, else to that of "routing"."""
+    parts = re.split(r"[.\[]", path) if path else [""]
+    for length in range(len(parts), 0, -1):
+        box = keys.get(".".join(parts[:length]))
+        if box is not None:
+            return box
+    return None
 
 
 # --- The workflow -------------------------------------------------------------------------------

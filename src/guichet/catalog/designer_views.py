@@ -31,6 +31,7 @@ from guichet.catalog.actions import (
     do_publish_designed_procedure,
     do_save_designed_definition,
     do_unpublish_procedure,
+    team_problems,
 )
 from guichet.catalog.definition import Invalid, Problem, dump, line_of, parse
 from guichet.catalog.designer_forms import (
@@ -525,21 +526,25 @@ def workflow(request: HttpRequest, slug: str) -> HttpResponse:
 
 WORKFLOW_KEYS = {
     "routing": "routing_answer",
+    "routing.teams": "routing_teams",
+    "routing.default": "routing_default",
     "tacit_decision": "tacit_days",
     "states": "approval",
     "transitions": "approval",
 }
 
 
-def _yaml_problems(text: str) -> list[Problem]:
-    """The problems of a YAML text, each with its line; [] when it reads and checks well."""
+def _yaml_problems(text: str, organisation: Organisation) -> list[Problem]:
+    """The problems of a YAML text, each with its line; [] when it reads and checks well,
+    routing included: "valid" means saving it would work."""
     from guichet.catalog.definition import check
 
     try:
         data, lines = parse(text)
     except Invalid as error:
         return error.problems
-    return [Problem(p.path, p.message, line_of(lines, p.path)) for p in check(data)]
+    found = check(data) or team_problems(data, organisation)
+    return [Problem(p.path, p.message, line_of(lines, p.path)) for p in found]
 
 
 @designer_page
@@ -566,7 +571,7 @@ def yaml_editor(request: HttpRequest, slug: str) -> HttpResponse:
             except UnicodeDecodeError:
                 form.add_error("upload", _("The file is not UTF-8 text."))
         if not form.errors:
-            problems = _yaml_problems(text)
+            problems = _yaml_problems(text, procedure.organisation)
             if not problems and request.POST.get("intent") != "validate":
                 data, _lines = parse(text)
                 try:

@@ -2,6 +2,7 @@
 about (or with its line, in YAML), keep what was typed, and change nothing; never a 500.
 Also: a change that would strand drafts in progress, and closing with a replacement."""
 
+import copy
 import re
 from typing import Any
 
@@ -12,10 +13,11 @@ from guichet.catalog.definition import dump
 from guichet.catalog.models import Procedure
 from guichet.catalog.service import export_definition
 from guichet.catalog.tests.test_designer_support import client_for, location, people  # noqa: F401
+from guichet.catalog.workflow_def import DEFAULT_WORKFLOW
 from guichet.dossiers.actions import do_create_draft
 from guichet.dossiers.models import Dossier
 from guichet.dossiers.tests.test_pages_support import strict_html  # noqa: F401
-from guichet.identity.models import User
+from guichet.identity.models import Organisation, User
 from guichet.testing import BIRTH, BIRTH_ANSWERS
 
 pytestmark = pytest.mark.django_db
@@ -129,8 +131,90 @@ def test_wrong_metadata_and_workflow_are_refused_per_field(designer: Any) -> Non
         {"approval": "single", "routing_answer": "copies", "routing_teams": "1 = bad slug!"},
     )
     assert routing.status_code == 400
-    assert has_error_on(routing.content.decode(), "routing_answer")
+    # The team's problem is on the box of the teams, not on the answer it routes by.
+    assert has_error_on(routing.content.decode(), "routing_teams")
     assert state() == before
+
+
+@pytest.fixture
+def plateau_team() -> Organisation:
+    commune = Procedure.objects.get(slug=BIRTH).organisation
+    return Organisation.objects.create(
+        slug="equipe-plateau",
+        name="Équipe Plateau",
+        kind=Organisation.Kind.DIRECTORATE,
+        parent=commune,
+    )
+
+
+def test_routing_to_a_team_the_organisation_lacks_is_refused_naming_its_teams(
+    designer: Any, plateau_team: Organisation
+) -> None:
+    """Not even an organisation's team elsewhere: the dossier engine looks among the
+    procedure's organisation's own teams only."""
+    before = state()
+    for teams, box in (
+        ("1 = equipe-nulle\n2 = equipe-plateau", "routing_teams"),
+        ("1 = ansd-srsd-dakar", "routing_teams"),
+    ):
+        response = designer.post(
+            f"{B}/workflow/",
+            {"approval": "single", "routing_answer": "copies", "routing_teams": teams},
+        )
+        assert response.status_code == 400
+        html = response.content.decode()
+        assert has_error_on(html, box)
+        unknown = teams.split(" = ")[1].split("\n")[0]
+        assert f"has no team “{unknown}”. Its teams: equipe-plateau." in html
+    response = designer.post(
+        f"{B}/workflow/",
+        {
+            "approval": "single",
+            "routing_answer": "copies",
+            "routing_teams": "1 = equipe-plateau",
+            "routing_default": "equipe-absente",
+        },
+    )
+    assert response.status_code == 400
+    assert has_error_on(response.content.decode(), "routing_default")
+    assert state() == before
+
+
+def test_yaml_naming_an_unknown_team_is_not_valid_and_not_saved(
+    designer: Any, plateau_team: Organisation
+) -> None:
+    before = state()
+    definition = export_definition(Procedure.objects.get(slug=BIRTH))
+    routing = {"answer": "copies", "teams": {"1": "equipe-nulle"}}
+    definition["workflow"] = {**copy.deepcopy(DEFAULT_WORKFLOW), "routing": routing}
+    for intent in ("validate", "save"):
+        response = designer.post(f"{B}/yaml/", {"text": dump(definition), "intent": intent})
+        assert response.status_code == 400
+        html = response.content.decode()
+        assert "workflow.routing.teams.1" in html
+        assert "has no team “equipe-nulle”. Its teams: equipe-plateau." in html
+    assert state() == before
+
+
+def test_routing_to_a_team_of_the_organisation_is_saved(
+    designer: Any, plateau_team: Organisation
+) -> None:
+    response = designer.post(
+        f"{B}/workflow/",
+        {
+            "approval": "single",
+            "routing_answer": "copies",
+            "routing_teams": "1 = equipe-plateau",
+            "routing_default": "equipe-plateau",
+        },
+    )
+    location(response)
+    routing = Procedure.objects.get(slug=BIRTH).workflow["routing"]
+    assert routing == {
+        "answer": "copies",
+        "teams": {"1": "equipe-plateau"},
+        "default": "equipe-plateau",
+    }
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """`guichet procedure import` writes like the designer pages do: its events in the transparency
 log, in the transaction of the change, and nothing at all when the file is refused."""
 
+import copy
 import io
 from pathlib import Path
 
@@ -11,8 +12,10 @@ from django.core.management.base import CommandError
 from guichet.audit.models import Action as LogAction
 from guichet.audit.models import ActorKind, AuditEvent
 from guichet.catalog.actions import COMMAND_LINE
+from guichet.catalog.definition import dump, load
 from guichet.catalog.models import Procedure
 from guichet.catalog.service import export_definition
+from guichet.catalog.workflow_def import DEFAULT_WORKFLOW
 from guichet.identity.models import User
 
 MINIMAL = """\
@@ -101,3 +104,37 @@ def test_a_refused_file_writes_no_event_and_changes_nothing(
     after = (export_definition(procedure), procedure.version, AuditEvent.objects.count())
     assert after == before
     assert procedure.status == Procedure.Status.DRAFT
+
+
+def _routed(team: str) -> str:
+    definition = load(MINIMAL)
+    routing = {"answer": "motif", "teams": {"Dakar": "ansd-srsd-dakar", "Kolda": team}}
+    definition["workflow"] = {**copy.deepcopy(DEFAULT_WORKFLOW), "routing": routing}
+    return dump(definition)
+
+
+@pytest.mark.django_db
+def test_an_import_routing_to_a_team_the_organisation_lacks_is_refused(
+    world: dict[str, User], tmp_path: Path
+) -> None:
+    events = AuditEvent.objects.count()
+    source = tmp_path / "in.yaml"
+    source.write_text(_routed("ansd-srsd-kolda"), encoding="utf-8")
+    err = io.StringIO()
+    with pytest.raises(CommandError, match="not imported"):
+        call_command("procedure", "import", str(source), stdout=io.StringIO(), stderr=err)
+    assert (
+        "workflow.routing.teams.Kolda: Agence nationale de la Statistique et de la Démographie "
+        "(ANSD) has no team “ansd-srsd-kolda”. Its teams: ansd-srsd-dakar, ansd-srsd-thies."
+    ) in err.getvalue()
+    assert not Procedure.objects.filter(slug="demande-test").exists()
+    assert AuditEvent.objects.count() == events
+
+
+@pytest.mark.django_db
+def test_an_import_routing_to_the_organisation_s_teams_passes(
+    world: dict[str, User], tmp_path: Path
+) -> None:
+    _import(tmp_path, _routed("ansd-srsd-thies"))
+    routing = Procedure.objects.get(slug="demande-test").workflow["routing"]
+    assert routing["teams"] == {"Dakar": "ansd-srsd-dakar", "Kolda": "ansd-srsd-thies"}
