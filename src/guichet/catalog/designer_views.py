@@ -51,6 +51,7 @@ from guichet.catalog.text import translated
 from guichet.dossiers.actions import do_create_draft, do_purge_test_dossiers
 from guichet.dossiers.models import Dossier
 from guichet.errors import ActionError
+from guichet.forms_errors import form_error_summary
 from guichet.identity.models import Organisation, User
 
 PREVIEW_CHECK = "check"
@@ -77,24 +78,6 @@ def designer_page[**P](
         return view(*args, **kwargs)
 
     return guarded
-
-
-def _error_summary(
-    form: forms.Form | None, others: list[str] | None = None
-) -> list[dict[str, str]]:
-    rows = [{"target": "", "text": text} for text in others or []]
-    if form is not None:
-        for name, errors in form.errors.items():
-            field = form.fields.get(name)
-            label = str(field.label) if field is not None and field.label else ""
-            for error in errors:
-                rows.append(
-                    {
-                        "target": f"id_{name}" if field is not None else "",
-                        "text": f"{label}: {error}" if label else str(error),
-                    }
-                )
-    return rows
 
 
 def _add_errors(form: forms.Form, placed: dict[str, list[str]]) -> None:
@@ -181,7 +164,7 @@ def create(request: HttpRequest) -> HttpResponse:
             return redirect("designer_procedure", procedure.slug)
     context = {
         "form": form,
-        "error_summary": _error_summary(form, others) if request.method == "POST" else [],
+        "error_summary": form_error_summary(form, others) if request.method == "POST" else [],
     }
     context["has_errors"] = bool(context["error_summary"])
     return render(
@@ -266,7 +249,7 @@ def procedure_page(request: HttpRequest, slug: str) -> HttpResponse:
         ok, others, offer = _save(request, procedure, changed, form, "", designer.METADATA_KEYS)
         if ok:
             return redirect("designer_procedure", procedure.slug)
-    summary = _error_summary(form, others) if request.method == "POST" else []
+    summary = form_error_summary(form, others) if request.method == "POST" else []
     return _overview(request, procedure, form, CloseForm(), summary, offer)
 
 
@@ -360,7 +343,7 @@ def _field_page(
     condition_fits: bool = True,
     block_label: str = "",
 ) -> HttpResponse:
-    summary = _error_summary(form, others) if request.method == "POST" else []
+    summary = form_error_summary(form, others) if request.method == "POST" else []
     context = {
         **_procedure_context(procedure, "fields"),
         "form": form,
@@ -510,7 +493,7 @@ def workflow(request: HttpRequest, slug: str) -> HttpResponse:
         ok, others, offer = _save(request, procedure, definition, form, "workflow", WORKFLOW_KEYS)
         if ok:
             return redirect("designer_procedure", procedure.slug)
-    summary = _error_summary(form, others) if request.method == "POST" else []
+    summary = form_error_summary(form, others) if request.method == "POST" else []
     context = {
         **_procedure_context(procedure, "workflow"),
         "form": form,
@@ -593,7 +576,7 @@ def yaml_editor(request: HttpRequest, slug: str) -> HttpResponse:
                     return redirect("designer_yaml", procedure.slug)
             elif not problems:
                 messages.info(request, _("The definition is valid. It is not saved yet."))
-    summary = _error_summary(form if request.method == "POST" else None, others)
+    summary = form_error_summary(form if request.method == "POST" else None, others)
     if request.method == "POST":
         # Never lose what was typed or uploaded: show it back as it came.
         form = YamlForm(initial={"text": text or request.POST.get("text", "")})
@@ -721,4 +704,4 @@ def close(request: HttpRequest, slug: str) -> HttpResponse:
             return redirect("designer_procedure", procedure.slug)
     # The replacement's box shows what is wrong, on the overview page it belongs to.
     metadata = MetadataForm(initial=_metadata_initial(export_definition(procedure)))
-    return _overview(request, procedure, metadata, form, _error_summary(form))
+    return _overview(request, procedure, metadata, form, form_error_summary(form))

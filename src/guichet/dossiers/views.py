@@ -47,6 +47,7 @@ from guichet.dossiers.workflow import (
     workflow_of_procedure,
 )
 from guichet.errors import ActionError, Conflict, Unavailable
+from guichet.forms_errors import error_summary
 from guichet.identity.models import User
 from guichet.identity.service import (
     INSTRUCTION_ROLES,
@@ -135,20 +136,13 @@ def _error_summary(
     form_view: FormView | None, errors: dict[str, list[str]], extra_ids: dict[str, str]
 ) -> list[dict[str, str]]:
     """One line per error, each a link to its field, for the box at the top of the page."""
-    rows = []
     known = form_view.index if form_view is not None else {}
-    for name, messages_ in errors.items():
+
+    def box(name: str) -> tuple[str, str]:
         view = known.get(name)
-        target = view.id if view else extra_ids.get(name, "")
-        label = view.label if view else ""
-        for message in messages_:
-            text = (
-                _("%(label)s: %(message)s") % {"label": label, "message": message}
-                if label
-                else message
-            )
-            rows.append({"target": target, "text": text})
-    return rows
+        return (view.id, view.label) if view else (extra_ids.get(name, ""), "")
+
+    return error_summary(errors, box)
 
 
 def _shared_context(user: User, dossier: Dossier) -> dict[str, Any]:

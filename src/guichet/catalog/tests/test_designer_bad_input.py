@@ -123,6 +123,9 @@ def test_wrong_metadata_and_workflow_are_refused_per_field(designer: Any) -> Non
     html = response.content.decode()
     for box in ("title_fr", "fee_amount", "deadline_days"):
         assert has_error_on(html, box), box
+    # The summary's lines read as on the applicant's pages (guichet/forms_errors.py), in French.
+    # (a no-break space before the colon, as French typography wants)
+    assert '<a href="#id_fee_amount">Frais (francs CFA)\u00a0: ' in html
     workflow = designer.post(f"{B}/workflow/", {"approval": "single", "tacit": "accepted"})
     assert workflow.status_code == 400
     assert has_error_on(workflow.content.decode(), "tacit_days")
