@@ -15,8 +15,8 @@ from django.views.decorators.http import require_GET, require_POST
 from guichet.audit import access, actions
 from guichet.audit.citizen import start_of
 from guichet.audit.models import Action, SecurityAlert
-from guichet.audit.views import error_summary
 from guichet.errors import ActionError
+from guichet.forms_errors import form_error_summary
 
 PAGE_SIZE = 50
 ALERT_KINDS = [(int(action), action.label) for action in Action.family(4) if action != 404]
@@ -99,7 +99,7 @@ def alert_list(request: HttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "alerts": page[:PAGE_SIZE],
-        "error_summary": error_summary(form) if not valid else [],
+        "error_summary": form_error_summary(form) if not valid else [],
         "next_before": page[PAGE_SIZE - 1].pk if len(page) > PAGE_SIZE else None,
         "not_first_page": wanted.get("before") is not None,
     }
@@ -118,7 +118,7 @@ def _detail(
     context = {
         "alert": alert,
         "form": form,
-        "error_summary": error_summary(form) if form.is_bound and form.errors else [],
+        "error_summary": form_error_summary(form) if form.is_bound and form.errors else [],
     }
     return render(request, "audit/alert_detail.html", context, status=status)
 

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET
 
 from guichet.audit import access, citizen, service, tlog
 from guichet.audit.models import ActionFamily
+from guichet.forms_errors import form_error_summary
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 
@@ -105,17 +106,6 @@ class AccessFilterForm(forms.Form):
         )
 
 
-def error_summary(form: forms.Form) -> list[dict[str, str]]:
-    rows = []
-    for name, errors in form.errors.items():
-        field = form.fields.get(name)
-        label = str(field.label) if field is not None and field.label else ""
-        for error in errors:
-            text = f"{label}: {error}" if label else str(error)
-            rows.append({"target": f"id_{name}" if field is not None else "", "text": text})
-    return rows
-
-
 @login_required
 @require_GET
 def my_data_accesses(request: HttpRequest) -> HttpResponse:
@@ -128,7 +118,7 @@ def my_data_accesses(request: HttpRequest) -> HttpResponse:
         "form": form,
         "rows": rows,
         "has_errors": not valid,
-        "error_summary": error_summary(form) if not valid else [],
+        "error_summary": form_error_summary(form) if not valid else [],
         "next_before": next_before,
         "not_first_page": filters.before is not None,
     }
