@@ -168,7 +168,7 @@ def test_routing_to_a_team_the_organisation_lacks_is_refused_naming_its_teams(
         html = response.content.decode()
         assert has_error_on(html, box)
         unknown = teams.split(" = ")[1].split("\n")[0]
-        assert f"has no team “{unknown}”. Its teams: equipe-plateau." in html
+        assert f"n\u2019a pas d\u2019équipe « {unknown} ». Ses équipes : equipe-plateau." in html
     response = designer.post(
         f"{B}/workflow/",
         {
@@ -195,7 +195,7 @@ def test_yaml_naming_an_unknown_team_is_not_valid_and_not_saved(
         assert response.status_code == 400
         html = response.content.decode()
         assert "workflow.routing.teams.1" in html
-        assert "has no team “equipe-nulle”. Its teams: equipe-plateau." in html
+        assert "n\u2019a pas d\u2019équipe « equipe-nulle ». Ses équipes : equipe-plateau." in html
     assert state() == before
 
 

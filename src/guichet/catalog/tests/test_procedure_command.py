@@ -125,7 +125,8 @@ def test_an_import_routing_to_a_team_the_organisation_lacks_is_refused(
         call_command("procedure", "import", str(source), stdout=io.StringIO(), stderr=err)
     assert (
         "workflow.routing.teams.Kolda: Agence nationale de la Statistique et de la Démographie "
-        "(ANSD) has no team “ansd-srsd-kolda”. Its teams: ansd-srsd-dakar, ansd-srsd-thies."
+        "(ANSD) n\u2019a pas d\u2019équipe « ansd-srsd-kolda ». Ses équipes : ansd-srsd-dakar, "
+        "ansd-srsd-thies."
     ) in err.getvalue()
     assert not Procedure.objects.filter(slug="demande-test").exists()
     assert AuditEvent.objects.count() == events
