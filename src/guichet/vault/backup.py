@@ -69,6 +69,7 @@ from guichet.vault.archive import (
 from guichet.vault.keys import active_kek
 from guichet.vault.models import KekVersion
 from guichet.vault.providers import get_provider
+from guichet.vault.providers.local import fsync_directory
 
 MANIFEST = "manifest.json"
 DB_PREFIX = "db/"
@@ -361,7 +362,7 @@ def create_backup(
             destination.flush()
             os.fsync(destination.fileno())
         os.replace(partial, output)
-        _fsync_directory(output.parent)
+        fsync_directory(output.parent)
     except (DatabaseError, OSError, EOFError, zlib.error, tarfile.TarError) as error:
         partial.unlink(missing_ok=True)
         raise BackupError(
@@ -427,14 +428,6 @@ def _write_body(
         info.size, info.mtime, info.mode = len(data), writer.mtime, 0o600
         tar.addfile(info, io.BytesIO(data))
     return manifest
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # --- Reading ------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from guichet.vault.providers import active_provider_name, get_provider, reset_pr
 from guichet.vault.providers.local import (
     KEK_BYTES,
     LocalKeyProvider,
+    fsync_directory,
     keys_dir,
     read_private_file,
 )
@@ -221,14 +222,6 @@ def _write_private(target: Path, content: bytes) -> None:
         os.fsync(handle.fileno())
 
 
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def import_keys(path: Path, passphrase: str) -> tuple[Path, list[int]]:
     """Install the export's KEKs and signing key files into the (empty) keys directory; returns
     it and the KEK versions."""
@@ -252,7 +245,7 @@ def import_keys(path: Path, passphrase: str) -> tuple[Path, list[int]]:
         seals.mkdir(mode=0o700)
         for name, pem in sorted(export.seals.items()):
             _write_private(seals / name, pem)
-        _fsync_directory(seals)
-    _fsync_directory(directory)
+        fsync_directory(seals)
+    fsync_directory(directory)
     reset_providers()  # a provider built before the import must not remember "missing"
     return directory, sorted(export.keks)

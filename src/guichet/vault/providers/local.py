@@ -108,6 +108,16 @@ class LocalKeyProvider(KeyProvider):
         return material
 
 
+def fsync_directory(directory: Path) -> None:
+    """Make a file just created (or renamed) in `directory` survive a power cut: its entry in
+    the folder is data too."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def read_private_file(path: Path, missing: str) -> bytes:
     """A key file's bytes, refused when it is a link, missing (KeyMissing with `missing`) or
     readable by anyone but its owner. Checked on the open descriptor, so the file checked is the
