@@ -54,6 +54,23 @@ def pdf_file(name: str = "piece.pdf") -> SimpleUploadedFile:
     return SimpleUploadedFile(name, PDF_BYTES, content_type="application/pdf")
 
 
+def export_vault_keys(folder: Path) -> tuple[Path, Path, str]:
+    """`guichet vault export-keys` into `folder`: the export, its passphrase file, and what the
+    command printed (the key files it took)."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    passphrase = folder / "passphrase.txt"
+    passphrase.write_text("deux tasses de café touba\n", encoding="utf-8")
+    export = folder / "keys.json"
+    out = StringIO()
+    call_command(
+        "vault", "export-keys", str(export), "--passphrase-file", str(passphrase), stdout=out
+    )
+    return export, passphrase, out.getvalue()
+
+
 def totp_code(secret: str) -> str:
     """The current TOTP code for a secret, as an authenticator app would show it."""
     import time

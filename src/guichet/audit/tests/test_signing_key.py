@@ -19,7 +19,7 @@ from guichet.audit import keys, notes, service
 from guichet.audit.actions import do_sign_checkpoint
 from guichet.audit.models import Action
 from guichet.audit.service import Actor, record_event
-from guichet.testing import reset_vault_process_state
+from guichet.testing import export_vault_keys, reset_vault_process_state
 from guichet.vault.errors import VaultMisconfigured
 from guichet.vault.tests.test_pkcs11_provider import PIN, TOKEN, softhsm  # noqa: F401 (fixture)
 
@@ -145,14 +145,8 @@ def test_the_local_log_key_travels_in_the_vault_key_export(
     do_sign_checkpoint()
     published = keys.verifier_key()
     original = (vault_keys / "audit-ed25519.key").read_bytes()
-    passphrase = tmp_path / "passphrase.txt"
-    passphrase.write_text("deux tasses de café touba\n", encoding="utf-8")
-    export = tmp_path / "keys.json"
-    out = StringIO()
-    call_command(
-        "vault", "export-keys", str(export), "--passphrase-file", str(passphrase), stdout=out
-    )
-    assert "audit-ed25519.key" in out.getvalue()
+    export, passphrase, printed = export_vault_keys(tmp_path)
+    assert "audit-ed25519.key" in printed
     assert original.decode().splitlines()[1] not in export.read_text()  # sealed, not in clear
 
     new_keys = tmp_path / "new-machine-keys"

@@ -15,19 +15,9 @@ from guichet.catalog.actions import COMMAND_LINE
 from guichet.catalog.definition import dump, load
 from guichet.catalog.models import Procedure
 from guichet.catalog.service import export_definition
+from guichet.catalog.tests.test_definition import MINIMAL
 from guichet.catalog.workflow_def import DEFAULT_WORKFLOW
 from guichet.identity.models import User
-
-MINIMAL = """\
-format: 1
-slug: demande-test
-organisation: ansd
-title: {fr: Demande de test, en: Test request}
-form:
-  - name: motif
-    type: text
-    label: {fr: Motif}
-"""
 
 
 def _import(tmp_path: Path, text: str, *options: str) -> tuple[str, str]:

@@ -17,21 +17,10 @@ from guichet.documents.service import reset_process_state
 from guichet.documents.tests.conftest import issued
 from guichet.documents.verify import verify_pdf
 from guichet.identity.models import User
-from guichet.testing import reset_vault_process_state
+from guichet.testing import export_vault_keys, reset_vault_process_state
 from guichet.vault.passphrase import seal, unseal
 
 pytestmark = pytest.mark.django_db
-
-
-def _export(tmp_path: Path) -> tuple[Path, Path, str]:
-    passphrase = tmp_path / "passphrase.txt"
-    passphrase.write_text("deux tasses de café touba\n", encoding="utf-8")
-    export = tmp_path / "keys.json"
-    out = StringIO()
-    call_command(
-        "vault", "export-keys", str(export), "--passphrase-file", str(passphrase), stdout=out
-    )
-    return export, passphrase, out.getvalue()
 
 
 def test_a_restored_machine_seals_under_the_same_keys(
@@ -41,7 +30,7 @@ def test_a_restored_machine_seals_under_the_same_keys(
     originals = {p.name: p.read_bytes() for p in (vault_keys / "signing").iterdir()}
     kinds = sorted(name.split("-")[0] for name in originals)
     assert kinds == ["ca", "seal", "tsa"]  # the CA, the time-stamping authority, the commune
-    export, passphrase, printed = _export(tmp_path)
+    export, passphrase, printed = export_vault_keys(tmp_path)
     for name, pem in originals.items():
         assert f"signing/{name}" in printed
         assert pem.decode().splitlines()[1] not in export.read_text()  # sealed, not in clear
@@ -74,7 +63,7 @@ def test_an_export_naming_a_seal_key_outside_its_folder_installs_nothing(
     """File names come from the export, sealed under the passphrase, but are still checked before
     they become paths: an export made to write "../" is refused and nothing is installed."""
     issued(world)
-    export, passphrase, _ = _export(tmp_path)
+    export, passphrase, _ = export_vault_keys(tmp_path)
     secret = passphrase.read_text(encoding="utf-8").strip()
     envelope = json.loads(export.read_text(encoding="utf-8"))
     content = json.loads(unseal(envelope, secret))
