@@ -28,6 +28,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from guichet import rows
 from guichet.catalog.models import Procedure
 from guichet.catalog.workflow_def import (
     ASSIGN_SELF,
@@ -188,23 +189,42 @@ def _overdue_q(now: datetime.datetime) -> Q:
     return late & Q(paused_at__isnull=True, closed_at__isnull=True)
 
 
+# The dossier with what every check and answer reads from it, in one statement built once
+# (guichet/rows.py): loading a dossier is the first thing nearly every request does.
+_DOSSIER = rows.Select(
+    Dossier,
+    ("procedure", "procedure__organisation", "applicant", "assigned_to", "team"),
+    where="{id} = %s",
+    params=("id",),
+)
+
+
+_ATTACHMENTS = rows.Select(
+    Attachment, where="{dossier} = %s ORDER BY {created_at}", params=("dossier",)
+)
+_EVENTS = rows.Select(DossierEvent, where="{dossier} = %s ORDER BY {at}, {id}", params=("dossier",))
+
+
+def attachments_of(dossier: Dossier) -> list[Attachment]:
+    """The dossier's attachments, read once per loaded dossier: a submission checks the files
+    its form requires, then lists them in its answer. For actions, on a dossier they loaded
+    through access_dossier; pages and the API read them with read_attachments."""
+    found = rows.remembered(dossier, "attachments")
+    if found is None:
+        found = _ATTACHMENTS.all(dossier.pk)
+        rows.remember_related(dossier, "attachments", found)
+    return found
+
+
 def _load(dossier_id: UUID | str, *, for_update: bool = False) -> Dossier:
     try:
         key = UUID(str(dossier_id))
     except ValueError:
         raise Http404 from None
-    dossiers = Dossier.objects.select_related(
-        "procedure", "procedure__organisation", "applicant", "assigned_to", "team"
-    )
-    if for_update:
-        # of=("self",) because PostgreSQL cannot lock the nullable side of an outer join.
-        dossiers = dossiers.select_for_update(of=("self",))
-    try:
-        # get(), not first(): a lookup by key needs no ORDER BY, which costs the compiler
-        # about as much as the rest of the query.
-        return dossiers.get(pk=key)
-    except Dossier.DoesNotExist:
-        raise Http404 from None
+    dossier = _DOSSIER.one(key, lock=for_update)
+    if dossier is None:
+        raise Http404
+    return dossier
 
 
 def access_dossier(
@@ -522,7 +542,7 @@ def read_history(user: AnyUser, dossier: Dossier) -> list[DossierEvent]:
     _note_read(user, dossier, "history")
     with _vault_errors():
         open_names([dossier.applicant])
-        return [_open_event(dossier, event) for event in dossier.events.all()]
+        return [_open_event(dossier, event) for event in _EVENTS.all(dossier.pk)]
 
 
 def _open_message(dossier: Dossier, message: Message) -> Message:
@@ -550,7 +570,7 @@ def read_attachments(user: AnyUser, dossier: Dossier) -> list[Attachment]:
     _require_sight(user, dossier)
     _note_read(user, dossier, "documents")
     with _vault_errors():
-        return [_open_attachment_name(a) for a in dossier.attachments.all()]
+        return [_open_attachment_name(a) for a in attachments_of(dossier)]
 
 
 def read_file(user: AnyUser, dossier: Dossier, attachment: Attachment) -> DecryptingReader:

@@ -16,11 +16,10 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
-from django.db.models import prefetch_related_objects
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from guichet import outbox
+from guichet import outbox, rows
 from guichet.audit.models import Action as LogAction
 from guichet.catalog.forms import (
     ELIGIBILITY,
@@ -95,7 +94,7 @@ def _record(
     owner = access.owner_of(dossier.pk)
     event.comment = comment
     event.comment_sealed = encrypt_field(owner, event.uid, "comment", comment) if comment else None
-    event.save()
+    rows.insert(event)
     if kind == DossierEvent.Kind.TRANSITION:
         details = {"from": from_state, "to": to_state}
         transition = workflow_of(dossier).transition(action)
@@ -141,11 +140,10 @@ def _notify(dossier: Dossier, recipient_id: Any, kind: str, action: str = "") ->
 
 
 def _file_counts(dossier: Dossier) -> dict[str, int]:
-    # Prefetched rather than counted in SQL: the answer to a submission lists the same
-    # attachments, and reads them from the dossier's prefetch cache instead of again.
-    prefetch_related_objects([dossier], "attachments")
+    # Counted from the rows rather than in SQL: the answer to a submission lists the same
+    # attachments, and access.attachments_of reads them once for both.
     counts: dict[str, int] = {}
-    for attachment in dossier.attachments.all():
+    for attachment in access.attachments_of(dossier):
         counts[attachment.field] = counts.get(attachment.field, 0) + 1
     return counts
 
@@ -523,7 +521,7 @@ def do_transition(
     previous = dossier.state
     _apply(user, dossier, workflow, transition, transition.target, assignee, answers)
     dossier.state = transition.target
-    dossier.save()
+    rows.update(dossier)
     _record(
         dossier,
         user,

@@ -12,6 +12,7 @@ from uuid import UUID
 from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 
+from guichet import rows
 from guichet.identity.access import Profile, open_names, open_profile
 from guichet.identity.models import ApiToken, Membership, Organisation, Role, User
 
@@ -50,10 +51,8 @@ def _roles_by_organisation(user: User) -> dict[UUID, set[str]]:
     cached: dict[UUID, set[str]] | None = getattr(user, "_guichet_roles", None)
     if cached is None:
         cached = {}
-        for organisation_id, role in Membership.objects.filter(user=user).values_list(
-            "organisation_id", "role"
-        ):
-            cached.setdefault(organisation_id, set()).add(role)
+        for membership in _MEMBERSHIPS.all(user.pk):
+            cached.setdefault(membership.organisation_id, set()).add(membership.role)
         user._guichet_roles = cached  # type: ignore[attr-defined]
     return cached
 
@@ -100,13 +99,19 @@ def token_digest(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+# Every API call signs in with its token: the statement is built once (guichet/rows.py).
+_TOKEN = rows.Select(
+    ApiToken,
+    ("user",),
+    where="{digest} = %s AND {revoked_at} IS NULL AND {user.is_active} = %s",
+    params=("digest", "user.is_active"),
+)
+_MEMBERSHIPS = rows.Select(Membership, where="{user} = %s", params=("user",))
+
+
 def user_for_token(raw: str) -> User | None:
-    try:
-        # get(), not first(): the digest is unique, and an ORDER BY costs every API call.
-        token = ApiToken.objects.select_related("user").get(
-            digest=token_digest(raw), revoked_at__isnull=True, user__is_active=True
-        )
-    except ApiToken.DoesNotExist:
+    token = _TOKEN.one(token_digest(raw), True)
+    if token is None:
         return None
     now = timezone.now()
     # Touch at most once a minute: a write per API call would double the cost of every read.

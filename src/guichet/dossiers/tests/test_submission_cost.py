@@ -108,3 +108,31 @@ def test_a_failed_decision_leaves_neither_change_nor_task(
         actions.do_transition(instructor, dossier_id, "accept")
     assert Dossier.objects.get(pk=dossier_id).state == "in_review"
     assert _queued(dossier_id) == queued
+
+
+def test_the_queued_row_is_the_one_the_database_backend_writes(
+    api: dict[str, ApiClient], world: dict[str, User], settings: Any
+) -> None:
+    # The outbox writes the task row itself (guichet/outbox.py): it must be the row
+    # DatabaseBackend.enqueue would write, or the worker would skip or misread it.
+    settings.TASKS = DATABASE_QUEUE
+    from django.tasks import task_backends
+    from django_tasks_db.models import get_date_max
+
+    from guichet.dossiers.tasks import send_dossier_notification
+
+    citizen = api["citizen_a"]
+    dossier_id = _draft(citizen)
+    _submit(citizen, dossier_id)
+    ours = DBTaskResult.objects.get(args_kwargs__kwargs__dossier_id=dossier_id)
+    theirs = DBTaskResult.objects.get(
+        id=send_dossier_notification.using(backend="default")
+        .enqueue(dossier_id=dossier_id, recipient_id="x", kind="transition", action="submit")
+        .id
+    )
+    fields = ("status", "priority", "task_path", "queue_name", "backend_name", "run_after")
+    assert {f: getattr(ours, f) for f in fields} == {f: getattr(theirs, f) for f in fields}
+    assert ours.run_after == get_date_max()  # set by django-tasks-db's pre_save signal
+    assert list(DBTaskResult.objects.ready().filter(pk=ours.pk)) == [ours]
+    result = task_backends["default"].get_result(str(ours.pk))
+    assert result.kwargs["dossier_id"] == dossier_id and result.args == []
