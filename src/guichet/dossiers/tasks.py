@@ -15,6 +15,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from guichet import rows
 from guichet.dossiers.models import Dossier, DossierTombstone
 from guichet.dossiers.workflow import TACIT_DECISION, Action, State, state_label, workflow_of
 from guichet.identity.models import User
@@ -23,10 +24,16 @@ from guichet.identity.service import open_names
 logger = logging.getLogger(__name__)
 
 
+# Every submission and decision queues one notification, and the task worker shares the cores
+# with the web workers: its statements are built once (guichet/rows.py).
+_DOSSIER = rows.Select(Dossier, ("procedure",), where="{id} = %s", params=("id",))
+_RECIPIENT = rows.Select(User, where="{id} = %s AND {is_active} = %s", params=("id", "is_active"))
+
+
 @task()
 def send_dossier_notification(dossier_id: str, recipient_id: str, kind: str, action: str) -> int:
-    dossier = Dossier.objects.select_related("procedure").filter(pk=dossier_id).first()
-    recipient = User.objects.filter(pk=recipient_id, is_active=True).first()
+    dossier = _DOSSIER.one(dossier_id)
+    recipient = _RECIPIENT.one(recipient_id, True)
     if dossier is None or recipient is None:
         return 0  # erased or closed meanwhile: nothing to tell
     is_applicant = recipient.pk == dossier.applicant_id

@@ -136,3 +136,23 @@ def test_the_queued_row_is_the_one_the_database_backend_writes(
     assert list(DBTaskResult.objects.ready().filter(pk=ours.pk)) == [ours]
     result = task_backends["default"].get_result(str(ours.pk))
     assert result.kwargs["dossier_id"] == dossier_id and result.args == []
+
+
+def test_the_notification_reaches_active_accounts_of_existing_dossiers(
+    api: dict[str, ApiClient], world: dict[str, User], mailoutbox: list[Any]
+) -> None:
+    from guichet.dossiers.tasks import send_dossier_notification
+
+    citizen = world["citizen_a"]
+    dossier_id = _draft(api["citizen_a"])
+    number = _submit(api["citizen_a"], dossier_id)[1]["number"]
+    mailoutbox.clear()
+    notify = send_dossier_notification.call
+    assert notify(dossier_id, str(citizen.pk), "transition", "submit") == 1
+    assert mailoutbox[0].to == [citizen.email] and number in mailoutbox[0].subject
+    assert f"/dossiers/{dossier_id}/" in mailoutbox[0].body
+    # An erased dossier or a closed account: nothing to tell, nothing sent.
+    assert notify(str(world["instructor"].pk), str(citizen.pk), "transition", "submit") == 0
+    User.objects.filter(pk=citizen.pk).update(is_active=False)
+    assert notify(dossier_id, str(citizen.pk), "transition", "submit") == 0
+    assert len(mailoutbox) == 1
