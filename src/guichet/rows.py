@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import DatabaseError, connection, models
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, models
 from django.db.models import signals
 from django.db.models.expressions import Col
 
@@ -33,7 +33,9 @@ class _Part:
     alias: str
     start: int
     attnames: tuple[str, ...]
-    converters: tuple[tuple[tuple[Converter, ...], Col], ...]
+    pk_index: int
+    # (position, converters, column) of the fields that have converters: the others are kept
+    converters: tuple[tuple[int, tuple[Converter, ...], Col], ...]
     parent: int  # index of the part holding the foreign key; -1 for the main model
     link: models.ForeignKey[Any, Any] | None
     nullable: bool
@@ -44,12 +46,19 @@ def _column(field: models.Field[Any, Any]) -> str:
     return field.column
 
 
-def _converters(field: models.Field[Any, Any], alias: str) -> tuple[tuple[Converter, ...], Col]:
-    # The same list the ORM's compiler asks for (backend first, then the field's own). The bound
-    # backend methods read settings only (time zone), so one list serves every thread.
-    column = field.get_col(alias)
-    found = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
-    return tuple(found), column
+def _converters(
+    fields: Sequence[models.Field[Any, Any]], alias: str
+) -> tuple[tuple[int, tuple[Converter, ...], Col], ...]:
+    # The same lists the ORM's compiler asks for (backend first, then the field's own). The
+    # bound backend methods read settings only (time zone), so one list serves every thread.
+    found = []
+    for index, field in enumerate(fields):
+        column = field.get_col(alias)
+        converters = connection.ops.get_db_converters(column)
+        converters += column.get_db_converters(connection)
+        if converters:
+            found.append((index, tuple(converters), column))
+    return tuple(found)
 
 
 class Select[M: models.Model]:
@@ -124,7 +133,8 @@ class Select[M: models.Model]:
                     alias=alias,
                     start=start,
                     attnames=tuple(f.attname for f in fields),
-                    converters=tuple(_converters(f, alias) for f in fields),
+                    pk_index=[f.primary_key for f in fields].index(True),
+                    converters=_converters(fields, alias),
                     parent=parent,
                     link=link,
                     nullable=nullable,
@@ -172,26 +182,27 @@ class Select[M: models.Model]:
 
     def all(self, *values: Any, lock: bool = False) -> list[M]:
         sql, parts = self._statement(lock)
-        with connection.cursor() as cursor:
+        db = connections[DEFAULT_DB_ALIAS]
+        with db.cursor() as cursor:
             cursor.execute(sql, self._values(values))
             rows = cursor.fetchall()
-        return [self._instance(row, parts) for row in rows]
+        return [self._instance(row, parts, db) for row in rows]
 
     def one(self, *values: Any, lock: bool = False) -> M | None:
         found = self.all(*values, lock=lock)
         return found[0] if found else None
 
-    def _instance(self, row: Sequence[Any], parts: tuple[_Part, ...]) -> M:
+    def _instance(self, row: Sequence[Any], parts: tuple[_Part, ...], db: Any) -> M:
         objects: list[models.Model | None] = []
         for part in parts:
             values = list(row[part.start : part.start + len(part.attnames)])
-            if part.nullable and values[part.attnames.index(part.model._meta.pk.attname)] is None:
+            if part.nullable and values[part.pk_index] is None:
                 objects.append(None)
             else:
-                for index, (converters, column) in enumerate(part.converters):
+                for index, converters, column in part.converters:
                     for convert in converters:
-                        values[index] = convert(values[index], column, connection)
-                objects.append(part.model.from_db(connection.alias, part.attnames, values))
+                        values[index] = convert(values[index], column, db)
+                objects.append(part.model.from_db(db.alias, part.attnames, values))
             if part.link is not None:
                 holder = objects[part.parent]
                 if holder is not None:
@@ -201,63 +212,79 @@ class Select[M: models.Model]:
         return main
 
 
-def _prepared(obj: models.Model, field: models.Field[Any, Any], add: bool) -> Any:
-    return field.get_db_prep_save(field.pre_save(obj, add), connection)
-
-
-def _send(signal: signals.ModelSignal, obj: models.Model, **extra: Any) -> None:
+def _send(signal: signals.ModelSignal, obj: models.Model, alias: str, **extra: Any) -> None:
     sender = type(obj)
     if signal.has_listeners(sender):
-        alias = connection.alias
         signal.send(sender, instance=obj, raw=False, using=alias, update_fields=None, **extra)
+
+
+@dataclass(frozen=True)
+class _Write:
+    sql: str
+    fields: tuple[models.Field[Any, Any], ...]
+    returns_key: bool
+
+
+_writes: dict[tuple[str, type[models.Model], str], _Write] = {}
+
+
+def _write(kind: str, model: type[models.Model], vendor: str, generated_key: bool) -> _Write:
+    key = (kind if not generated_key else f"{kind}+key", model, vendor)
+    found = _writes.get(key)
+    if found is not None:
+        return found
+    meta = model._meta
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+    if kind == "update":
+        fields = tuple(f for f in meta.concrete_fields if not f.primary_key)
+        assignments = ", ".join(f"{quote(_column(f))} = %s" for f in fields)
+        pk = quote(_column(meta.pk))
+        sql = f"UPDATE {table} SET {assignments} WHERE {pk} = %s"  # noqa: S608
+    else:
+        fields = tuple(f for f in meta.concrete_fields if not (generated_key and f.primary_key))
+        names = ", ".join(quote(_column(f)) for f in fields)
+        marks = ", ".join(["%s"] * len(fields))
+        sql = f"INSERT INTO {table} ({names}) VALUES ({marks})"  # noqa: S608
+        if generated_key:
+            sql += f" RETURNING {quote(_column(meta.pk))}"
+    with _lock:
+        return _writes.setdefault(key, _Write(sql, fields, generated_key))
 
 
 def update(obj: models.Model) -> None:
     """Write every column of an existing row, as obj.save() does (auto_now fields, pre_save
     and post_save signals included), without composing the UPDATE again."""
-    _send(signals.pre_save, obj)
-    meta = obj._meta
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
-    quote = connection.ops.quote_name
-    assignments = ", ".join(f"{quote(_column(f))} = %s" for f in fields)
-    sql = (
-        f"UPDATE {quote(meta.db_table)} SET {assignments} "  # noqa: S608
-        f"WHERE {quote(_column(meta.pk))} = %s"
-    )
-    params = [_prepared(obj, f, False) for f in fields]
-    params.append(meta.pk.get_db_prep_value(obj.pk, connection))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    db = connections[DEFAULT_DB_ALIAS]
+    _send(signals.pre_save, obj, db.alias)
+    write = _write("update", type(obj), db.vendor, False)
+    params = [f.get_db_prep_save(f.pre_save(obj, False), db) for f in write.fields]
+    params.append(obj._meta.pk.get_db_prep_value(obj.pk, db))
+    with db.cursor() as cursor:
+        cursor.execute(write.sql, params)
         if cursor.rowcount != 1:
-            raise DatabaseError(f"{meta.label} {obj.pk}: no row to update.")
+            raise DatabaseError(f"{obj._meta.label} {obj.pk}: no row to update.")
     obj._state.adding = False
-    _send(signals.post_save, obj, created=False)
+    _send(signals.post_save, obj, db.alias, created=False)
 
 
 def insert(obj: models.Model) -> None:
     """Insert a new row, as obj.save() does for a new object (auto_now_add fields, a database-
     assigned id read back, pre_save and post_save signals), without composing the INSERT again."""
-    _send(signals.pre_save, obj)
-    meta = obj._meta
-    pk = meta.pk
+    db = connections[DEFAULT_DB_ALIAS]
+    _send(signals.pre_save, obj, db.alias)
+    pk = obj._meta.pk
     generated = isinstance(pk, models.AutoField) and obj.pk is None
-    fields = [f for f in meta.concrete_fields if not (generated and f.primary_key)]
-    quote = connection.ops.quote_name
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(_column(f)) for f in fields)}) "  # noqa: S608
-        f"VALUES ({', '.join(['%s'] * len(fields))})"
-    )
-    if generated:
-        sql += f" RETURNING {quote(_column(pk))}"
-    params = [_prepared(obj, f, True) for f in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        if generated:
+    write = _write("insert", type(obj), db.vendor, generated)
+    params = [f.get_db_prep_save(f.pre_save(obj, True), db) for f in write.fields]
+    with db.cursor() as cursor:
+        cursor.execute(write.sql, params)
+        if write.returns_key:
             (value,) = cursor.fetchone()
             setattr(obj, pk.attname, value)
     obj._state.adding = False
-    obj._state.db = connection.alias
-    _send(signals.post_save, obj, created=True)
+    obj._state.db = db.alias
+    _send(signals.post_save, obj, db.alias, created=True)
 
 
 def remember_related(obj: models.Model, name: str, objects: Sequence[models.Model]) -> None:
