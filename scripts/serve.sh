@@ -10,8 +10,8 @@
 # stops them in order with SIGTERM. Granian copes badly with SIGINT hitting its master and its
 # workers at once (a worker may hang and outlive the master); SIGTERM to the master alone is clean.
 #
-# Environment: HOST (default 127.0.0.1), PORT (default 8000), WEB_WORKERS (default 2 on
-# PostgreSQL, 1 on SQLite, see below), WEB_THREADS (Python threads per worker, default GUICHET_MAX_INFLIGHT + GUICHET_MAX_QUEUED + 8),
+# Environment: HOST (default 127.0.0.1), PORT (default 8000), WEB_WORKERS (default 2),
+# WEB_THREADS (Python threads per worker, default GUICHET_MAX_INFLIGHT + GUICHET_MAX_QUEUED + 8),
 # WEB_CONNECTIONS (open connections one worker accepts, granian's --backpressure, default 1024;
 # WEB_BACKPRESSURE is the older name).
 #
@@ -28,14 +28,15 @@
 #   where nothing bounds their wait. Idle threads cost almost nothing.
 # A worker that dies is started again (--respawn-failed-workers).
 #
-# On SQLite (no DATABASE_URL, or a sqlite: one) the default is one web worker with 8 requests
-# in flight and 16 waiting, instead of two with 4 and 32 each (a worker's memory grows with
-# the requests it holds: 211 MB after the full peak drill with 32 waiting, 171 MB with 16 in the
-# quick one). SQLite has one writer at a time; threads of one process
-# take turns on a lock of their own (guichet/sqlite_backend/), but two processes meet in SQLite's
-# busy handler, which sleeps up to 100 ms between tries: under 16 clients submitting, two workers
-# gave a p99 of 1.4 s and shed requests, one worker 0.4-0.5 s and none, at the same rate
-# (docs/performance.md). Set WEB_WORKERS to override.
+# On SQLite (no DATABASE_URL, or a sqlite: one) each worker lets 16 requests wait instead of 32:
+# a worker's memory grows with the requests it holds (211 MB after the full peak drill with 32
+# waiting, 171 MB with 16 in the quick one). SQLite has one writer at a time: the write
+# transactions of all processes take turns, in each process on a lock of its own, between
+# processes on an OS lock next to the database file (guichet/sqlite_backend/). Before that
+# second turn, two workers met in SQLite's busy handler, which sleeps up to 100 ms between tries,
+# and did worse than one (p99 1.4 s); now, under 16 clients submitting, two workers give more
+# submissions a second and a lower p99 than one (docs/performance.md). Set WEB_WORKERS=1 for one
+# worker, which then gets 8 requests in flight.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -72,14 +73,12 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
+workers="${WEB_WORKERS:-2}"
 if [[ -z "${DATABASE_URL:-}" || "${DATABASE_URL}" == sqlite* ]]; then
-    workers="${WEB_WORKERS:-1}"
-    if [[ -z "${WEB_WORKERS:-}" ]]; then
+    export GUICHET_MAX_QUEUED="${GUICHET_MAX_QUEUED:-16}"
+    if [[ "$workers" == 1 ]]; then
         export GUICHET_MAX_INFLIGHT="${GUICHET_MAX_INFLIGHT:-8}"
-        export GUICHET_MAX_QUEUED="${GUICHET_MAX_QUEUED:-16}"
     fi
-else
-    workers="${WEB_WORKERS:-2}"
 fi
 threads="${WEB_THREADS:-$(( ${GUICHET_MAX_INFLIGHT:-4} + ${GUICHET_MAX_QUEUED:-32} + 8 ))}"
 connections="${WEB_CONNECTIONS:-${WEB_BACKPRESSURE:-1024}}"

@@ -41,14 +41,14 @@ except ImportError:  # not a POSIX system: processes fall back on SQLite's busy 
 _writers = threading.Lock()
 WRITING_MODES = ("IMMEDIATE", "EXCLUSIVE")
 
-# The OS lock is waited for by polling a non-blocking flock: a blocking flock cannot be given a
-# timeout from Python (it has none, and Python retries it when a signal interrupts it), and a
-# helper thread doing the blocking call would need the GIL twice to hand the turn over, which a
-# busy worker gives only every few milliseconds. The first tries are quick, because a write
-# transaction lasts a few milliseconds; then one try a millisecond, about 1% of one core while
-# waiting, and a turn missed by at most a millisecond against transactions of 5 to 20 ms.
-_FIRST_POLL = 0.0002
-_LAST_POLL = 0.001
+# The OS lock is waited for by polling a non-blocking flock every 0.2 ms: a blocking flock cannot
+# be given a timeout from Python (it has none, and Python retries it when a signal interrupts it),
+# and a helper thread doing the blocking call would need its process's GIL twice to hand the turn
+# over. Polling every 1 ms left the lock idle for half a millisecond at each hand-over between
+# processes, against transactions of 1 to 10 ms: under 16 clients submitting, two workers then
+# did no better than one; at 0.2 ms they did (docs/performance.md). A waiting process has one
+# thread polling (the others queue on `_writers`), and its CPU per submission did not rise.
+_POLL = 0.0002
 
 # One descriptor per lock file and per process, used only by the thread holding `_writers`. A
 # flock belongs to the open file, which a forked child shares with its parent: the child must
@@ -81,7 +81,6 @@ def _lock_file(database: str) -> int:
 
 def _take_os_turn(descriptor: int, deadline: float) -> bool:
     assert fcntl is not None
-    pause = _FIRST_POLL
     while True:
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -90,8 +89,7 @@ def _take_os_turn(descriptor: int, deadline: float) -> bool:
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
-            time.sleep(min(pause, left))
-            pause = min(pause * 2, _LAST_POLL)
+            time.sleep(min(_POLL, left))
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
