@@ -44,10 +44,10 @@ WRITING_MODES = ("IMMEDIATE", "EXCLUSIVE")
 # The OS lock is waited for by polling a non-blocking flock every 0.2 ms: a blocking flock cannot
 # be given a timeout from Python (it has none, and Python retries it when a signal interrupts it),
 # and a helper thread doing the blocking call would need its process's GIL twice to hand the turn
-# over. Polling every 1 ms left the lock idle for half a millisecond at each hand-over between
+# over. Polling every 1 ms can leave the lock idle up to a millisecond at each hand-over between
 # processes, against transactions of 1 to 10 ms: under 16 clients submitting, two workers then
-# did no better than one; at 0.2 ms they did (docs/performance.md). A waiting process has one
-# thread polling (the others queue on `_writers`), and its CPU per submission did not rise.
+# did no better than one; at 0.2 ms they did better (docs/performance.md). A waiting process has
+# one thread polling (the others queue on `_writers`), and its CPU per submission did not rise.
 _POLL = 0.0002
 
 # One descriptor per lock file and per process, used only by the thread holding `_writers`. A
