@@ -7,12 +7,12 @@ modules ask it for ready-to-use keys.
 import os
 import uuid
 from collections.abc import Iterable
-from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from guichet import rows
 from guichet.vault.cache import CachedKey, key_cache
 from guichet.vault.errors import (
     KeyDestroyed,
@@ -88,10 +88,16 @@ def _remember(row_id: uuid.UUID, owner: str, dek: bytes) -> CachedKey:
     return entry
 
 
-def _row(**lookup: Any) -> DataKey | None:
-    # Sliced rather than first(): both lookups are unique, and the ORDER BY that first() adds
-    # costs the ORM about as much to compose as the rest of the query, on every cold key.
-    return next(iter(DataKey.objects.select_related("kek").filter(**lookup)[:1]), None)
+# A key the cache lacks is read on the first use of each dossier's key in each web worker (a
+# submission, usually): the statements are built once (guichet/rows.py), both lookups unique.
+_BY_ID = rows.Select(DataKey, ("kek",), where="{id} = %s", params=("id",))
+_BY_OWNER = rows.Select(DataKey, ("kek",), where="{owner} = %s", params=("owner",))
+
+
+def _row(*, key_id: uuid.UUID | None = None, owner: str | None = None) -> DataKey | None:
+    if key_id is not None:
+        return _BY_ID.one(key_id)
+    return _BY_OWNER.one(owner)
 
 
 def key_for_encrypt(owner: str) -> CachedKey:
@@ -137,7 +143,7 @@ def key_for_decrypt(raw_id: bytes, owner: str) -> CachedKey:
     cached = key_cache().by_id(raw_id)
     if cached is None:
         key_id = uuid.UUID(bytes=raw_id)
-        row = _row(id=key_id)
+        row = _row(key_id=key_id)
         if row is None:
             raise KeyMissing(
                 f"No data key {key_id}: the ciphertext names a key that never existed."
