@@ -3,10 +3,10 @@
     .venv/bin/python bench/submission_load.py [--db sqlite|postgres] [--clients 16] [--quick]
                                               [--json rows.json]
 
-Starts a throw-away instance with scripts/serve.sh (granian: 1 worker on SQLite, 2 on
-PostgreSQL; the task worker, the scheduler; production settings: DEBUG off, SQLite WAL +
-synchronous=FULL or a durable PostgreSQL cluster of its own), citizens with API tokens, then,
-with N concurrent clients on keep-alive connections to 127.0.0.1:
+Starts a throw-away instance with scripts/serve.sh (granian: 2 web workers; the task worker,
+the scheduler; production settings: DEBUG off, SQLite WAL + synchronous=FULL or a durable
+PostgreSQL cluster of its own), citizens with API tokens, then, with N concurrent clients on
+keep-alive connections to 127.0.0.1:
 
 1. baseline: POST /bench/insert (one INSERT, committed; only mounted on bench instances);
 2. drafts: create a dossier with its answers, upload the PDF it needs (each client its own);
