@@ -71,6 +71,7 @@ QUICK = [
         "--seconds",
         "5",
     ),
+    ours("submission-cpu", "submission_cpu.py", "--submissions", "100"),
     ours(
         "backoffice",
         "backoffice_bench.py",
@@ -106,6 +107,7 @@ QUICK = [
 FULL = {
     "submission-sqlite": ours("submission-sqlite", "submission_load.py", "--db", "sqlite"),
     "submission-postgres": ours("submission-postgres", "submission_load.py", "--db", "postgres"),
+    "submission-cpu": ours("submission-cpu", "submission_cpu.py"),
     "backoffice": ours("backoffice", "backoffice_bench.py", "--db", "postgres"),
     "vault": theirs("vault", "vault_bench.py"),
     "vault-submission": theirs("vault-submission", "vault_submission_bench.py"),
