@@ -6,6 +6,7 @@ Runs a real server on its own SQLite database in a temporary folder (never the o
 DATABASE_URL), so it takes a while: marked `slow`, and still run by `make test`.
 """
 
+import http.client
 import json
 import os
 import queue
@@ -161,8 +162,8 @@ def _citizen_traffic(
             api.call("POST", f"dossiers/{dossier['id']}/submit")
             done.append((dossier["id"], "submit"))
             taken.put(dossier["id"])
-        except (OSError, urllib.error.URLError, ValueError):
-            return  # the server is gone: the crash
+        except (OSError, urllib.error.URLError, ValueError, http.client.HTTPException):
+            return  # the server is gone: the crash (mid-answer too: an incomplete read)
 
 
 def _agent_traffic(
