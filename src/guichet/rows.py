@@ -34,7 +34,8 @@ class _Part:
     start: int
     attnames: tuple[str, ...]
     pk_index: int
-    # (position, converters, column) of the fields that have converters: the others are kept
+    # (position, converters, column) for the fields that need converting; the others are used
+    # as the database returns them
     converters: tuple[tuple[int, tuple[Converter, ...], Col], ...]
     parent: int  # index of the part holding the foreign key; -1 for the main model
     link: models.ForeignKey[Any, Any] | None
