@@ -8,6 +8,8 @@ queue outside the database (the immediate backend of the tests, or a broker one 
 join the transaction, so the task is handed over once the transaction has committed.
 """
 
+import threading
+import time
 from typing import Any
 
 from django.db import transaction
@@ -30,6 +32,36 @@ def enqueue(task: Task[..., Any], **kwargs: Any) -> None:
         _insert(task, kwargs)
     else:
         transaction.on_commit(lambda: task.enqueue(**kwargs))
+
+
+# When this process last queued each coalesced task (module path: time.monotonic()), in a
+# transaction that committed.
+_requested: dict[str, float] = {}
+_requested_lock = threading.Lock()
+
+
+def enqueue_coalesced(task: Task[..., Any], within: float) -> None:
+    """Queue `task` (it takes no arguments) with the current transaction, unless this process
+    already did less than `within` seconds ago. For a task that does all the pending work of
+    its kind (dossiers.tasks.flush_notifications): on a peak, one run sends what hundreds of
+    submissions left, instead of one run each, and the worker's share of the cores goes back to
+    the citizens. Such a task must run again `within` seconds after a run that found work (the
+    end of a burst may come after its start), and something periodic must queue it too (a
+    transaction that rolled back after queueing it, a process that died): guichet schedule."""
+    if not _in_database(task):
+        transaction.on_commit(lambda: task.enqueue())
+        return
+    now = time.monotonic()
+    with _requested_lock:
+        if now - _requested.get(task.module_path, float("-inf")) < within:
+            return
+    _insert(task, {})
+
+    def committed() -> None:
+        with _requested_lock:
+            _requested[task.module_path] = now
+
+    transaction.on_commit(committed)
 
 
 def _insert(task: Task[..., Any], kwargs: dict[str, Any]) -> None:

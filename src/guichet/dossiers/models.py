@@ -292,3 +292,26 @@ class NumberCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.year}: {self.last}"
+
+
+class Notification(models.Model):
+    """An email owed to someone about a dossier: written in the action's own transaction (so it
+    exists if and only if the change does) and sent in batches by tasks.flush_notifications,
+    which deletes it once sent. A sender claims rows until `claimed_until`: if it dies
+    meanwhile, the next flush after that time sends them."""
+
+    dossier = models.ForeignKey(Dossier, on_delete=models.CASCADE, related_name="+")
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    kind = models.CharField(max_length=20)
+    action = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField()
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    claim = models.UUIDField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["claim"], name="notification_claim")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.action} to {self.recipient_id}"

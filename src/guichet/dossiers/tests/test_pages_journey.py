@@ -8,6 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from guichet.dossiers import access
 from guichet.dossiers.models import Attachment, Dossier, Message
+from guichet.dossiers.tasks import flush_notifications
 from guichet.dossiers.tests.test_pages_support import (  # noqa: F401 (strict_html is autouse)
     answers_of,
     client_for,
@@ -169,6 +170,8 @@ def test_citizen_files_instructor_asks_for_changes_then_accepts(
     assert dossier.state == "in_review"
     assert answers_of(dossier)["copies"] == 3
 
+    # The notifications so far wait for a batch: the steps above ran no on-commit callback.
+    flush_notifications.call()
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
         accepted = instructor.post(

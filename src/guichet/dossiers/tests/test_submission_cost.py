@@ -1,15 +1,21 @@
 """The submission is the hottest write on a deadline day: its cost in queries is fixed, and the
-notification it queues is committed with it (the database queue is a transactional outbox)."""
+notification it owes is committed with it (a transactional outbox), then sent in a batch."""
 
+import time
+import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from guichet import outbox
 from guichet.dossiers import actions
-from guichet.dossiers.models import Dossier
+from guichet.dossiers.models import Dossier, Notification
+from guichet.dossiers.tasks import flush_notifications
 from guichet.identity.models import User
 from guichet.testing import BIRTH, BIRTH_ANSWERS, ApiClient, pdf_file
 
@@ -20,6 +26,7 @@ DATABASE_QUEUE = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 # for a citizen, but the API must know whether to ask for MFA), the dossier locked with its
 # procedure, its attachments, the year's counter, the dossier, its history event, the log's
 # head, event, tree nodes and new head, the notification; then the history for the answer.
+# The first notification of a second in a process also queues their batch: one query more.
 # Tests count SAVEPOINT and RELEASE where the server has BEGIN and COMMIT. A change here
 # changes the hot path: measure it with bench/submission_load.py.
 SUBMIT_QUERIES = 15
@@ -44,8 +51,14 @@ def _submit(client: ApiClient, dossier_id: str) -> tuple[int, Any]:
     return len(captured), response.json()
 
 
+@pytest.fixture
+def batch_queued(monkeypatch: Any) -> None:
+    """As on a peak: this process queued the notifications' batch a moment ago."""
+    monkeypatch.setattr(outbox, "_requested", {flush_notifications.module_path: time.monotonic()})
+
+
 def test_a_submission_costs_a_fixed_number_of_queries(
-    api: dict[str, ApiClient], settings: Any
+    api: dict[str, ApiClient], settings: Any, batch_queued: None
 ) -> None:
     settings.TASKS = DATABASE_QUEUE  # as in production: the notification is one INSERT
     citizen = api["citizen_a"]
@@ -62,33 +75,52 @@ def test_a_submission_costs_a_fixed_number_of_queries(
     assert second == citizen.get(f"dossiers/{second['id']}").json()
 
 
-def _queued(dossier_id: str) -> list[dict[str, Any]]:
-    return [
-        task.args_kwargs["kwargs"]
-        for task in DBTaskResult.objects.all()
-        if task.args_kwargs["kwargs"].get("dossier_id") == dossier_id
-    ]
+def _owed(dossier_id: str) -> list[tuple[uuid.UUID, str, str]]:
+    return list(
+        Notification.objects.filter(dossier_id=dossier_id)
+        .order_by("id")
+        .values_list("recipient_id", "kind", "action")
+    )
 
 
-def test_the_notification_is_queued_with_the_submission(
+def _batches() -> list[DBTaskResult[..., Any]]:
+    return list(DBTaskResult.objects.filter(task_path=flush_notifications.module_path))
+
+
+def test_the_notification_is_owed_with_the_submission(
     api: dict[str, ApiClient], world: dict[str, User], settings: Any
 ) -> None:
     settings.TASKS = DATABASE_QUEUE
     citizen = api["citizen_a"]
     dossier_id = _draft(citizen)
-    assert _queued(dossier_id) == []
+    assert _owed(dossier_id) == []
     _submit(citizen, dossier_id)
-    assert _queued(dossier_id) == [
-        {
-            "dossier_id": dossier_id,
-            "recipient_id": str(world["citizen_a"].pk),
-            "kind": "transition",
-            "action": "submit",
-        }
-    ]
+    assert _owed(dossier_id) == [(world["citizen_a"].pk, "transition", "submit")]
+    assert len(_batches()) == 1  # and its batch is queued in the same transaction
 
 
-def test_a_failed_decision_leaves_neither_change_nor_task(
+def test_a_burst_of_submissions_queues_one_batch(
+    api: dict[str, ApiClient],
+    settings: Any,
+    monkeypatch: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    settings.TASKS = DATABASE_QUEUE
+    monkeypatch.setattr(outbox, "_requested", {})
+    citizen = api["citizen_a"]
+    drafts = [_draft(citizen) for _ in range(3)]
+    for dossier_id in drafts:
+        with django_capture_on_commit_callbacks(execute=True):
+            _submit(citizen, dossier_id)
+    assert [len(_owed(dossier_id)) for dossier_id in drafts] == [1, 1, 1]
+    assert len(_batches()) == 1
+    # A second later, the next one queues a batch again.
+    monkeypatch.setattr(time, "monotonic", lambda: 10**9)
+    _submit(citizen, _draft(citizen))
+    assert len(_batches()) == 2
+
+
+def test_a_failed_decision_leaves_neither_change_nor_notification(
     api: dict[str, ApiClient], world: dict[str, User], settings: Any, monkeypatch: Any
 ) -> None:
     settings.TASKS = DATABASE_QUEUE
@@ -96,21 +128,21 @@ def test_a_failed_decision_leaves_neither_change_nor_task(
     dossier_id = _draft(api["citizen_a"])
     _submit(api["citizen_a"], dossier_id)
     actions.do_transition(instructor, dossier_id, "take")
-    queued = _queued(dossier_id)
-    assert [task["action"] for task in queued] == ["submit", "take"]
+    owed = _owed(dossier_id)
+    assert [action for _, _, action in owed] == ["submit", "take"]
 
     def broken(dossier: Dossier) -> None:
         raise RuntimeError("the document service is gone")
 
-    # The last step of a decision fails after the applicant's notification was queued.
+    # The last step of a decision fails after the applicant's notification was written.
     monkeypatch.setattr(actions, "_issue_decision_document", broken)
     with pytest.raises(RuntimeError):
         actions.do_transition(instructor, dossier_id, "accept")
     assert Dossier.objects.get(pk=dossier_id).state == "in_review"
-    assert _queued(dossier_id) == queued
+    assert _owed(dossier_id) == owed
 
 
-def test_the_queued_row_is_the_one_the_database_backend_writes(
+def test_the_queued_batch_is_the_row_the_database_backend_writes(
     api: dict[str, ApiClient], world: dict[str, User], settings: Any
 ) -> None:
     # The outbox writes the task row itself (guichet/outbox.py): it must be the row
@@ -119,40 +151,95 @@ def test_the_queued_row_is_the_one_the_database_backend_writes(
     from django.tasks import task_backends
     from django_tasks_db.models import get_date_max
 
-    from guichet.dossiers.tasks import send_dossier_notification
-
     citizen = api["citizen_a"]
-    dossier_id = _draft(citizen)
-    _submit(citizen, dossier_id)
-    ours = DBTaskResult.objects.get(args_kwargs__kwargs__dossier_id=dossier_id)
-    theirs = DBTaskResult.objects.get(
-        id=send_dossier_notification.using(backend="default")
-        .enqueue(dossier_id=dossier_id, recipient_id="x", kind="transition", action="submit")
-        .id
-    )
+    _submit(citizen, _draft(citizen))
+    (ours,) = _batches()
+    theirs = DBTaskResult.objects.get(id=flush_notifications.using(backend="default").enqueue().id)
     fields = ("status", "priority", "task_path", "queue_name", "backend_name", "run_after")
     assert {f: getattr(ours, f) for f in fields} == {f: getattr(theirs, f) for f in fields}
     assert ours.run_after == get_date_max()  # set by django-tasks-db's pre_save signal
     assert list(DBTaskResult.objects.ready().filter(pk=ours.pk)) == [ours]
     result = task_backends["default"].get_result(str(ours.pk))
-    assert result.kwargs["dossier_id"] == dossier_id and result.args == []
+    assert result.args == [] and result.kwargs == {}
 
 
-def test_the_notification_reaches_active_accounts_of_existing_dossiers(
+def test_a_batch_reaches_active_accounts_only(
     api: dict[str, ApiClient], world: dict[str, User], mailoutbox: list[Any]
 ) -> None:
-    from guichet.dossiers.tasks import send_dossier_notification
+    # The tests' immediate queue runs a batch only when on-commit callbacks run: here they
+    # do not, so the notifications stay owed until the call below.
+    citizen_a, citizen_b = world["citizen_a"], world["citizen_b"]
+    dossier_a = _draft(api["citizen_a"])
+    number = _submit(api["citizen_a"], dossier_a)[1]["number"]
+    _submit(api["citizen_b"], _draft(api["citizen_b"]))
+    assert mailoutbox == [] and Notification.objects.count() == 2
+    User.objects.filter(pk=citizen_b.pk).update(is_active=False)
+    assert flush_notifications.call() == 1
+    assert [m.to for m in mailoutbox] == [[citizen_a.email]]
+    assert number in mailoutbox[0].subject and f"/dossiers/{dossier_a}/" in mailoutbox[0].body
+    # Citizen B closed their account: nothing to tell, and nothing left owed.
+    assert not Notification.objects.exists()
+    assert flush_notifications.call() == 0
 
-    citizen = world["citizen_a"]
-    dossier_id = _draft(api["citizen_a"])
-    number = _submit(api["citizen_a"], dossier_id)[1]["number"]
-    mailoutbox.clear()
-    notify = send_dossier_notification.call
-    assert notify(dossier_id, str(citizen.pk), "transition", "submit") == 1
-    assert mailoutbox[0].to == [citizen.email] and number in mailoutbox[0].subject
-    assert f"/dossiers/{dossier_id}/" in mailoutbox[0].body
-    # An erased dossier or a closed account: nothing to tell, nothing sent.
-    assert notify(str(world["instructor"].pk), str(citizen.pk), "transition", "submit") == 0
-    User.objects.filter(pk=citizen.pk).update(is_active=False)
-    assert notify(dossier_id, str(citizen.pk), "transition", "submit") == 0
-    assert len(mailoutbox) == 1
+
+def test_a_failing_mail_server_loses_nothing(
+    api: dict[str, ApiClient], world: dict[str, User], mailoutbox: list[Any], monkeypatch: Any
+) -> None:
+    from django.core.mail.backends.locmem import EmailBackend
+
+    for citizen in ("citizen_a", "citizen_b"):
+        _submit(api[citizen], _draft(api[citizen]))
+    real_send = EmailBackend.send_messages
+    calls: list[int] = []
+
+    def second_fails(self: EmailBackend, messages: Any) -> int:
+        calls.append(1)
+        if len(calls) == 2:
+            raise ConnectionError("the mail server hung up")
+        return real_send(self, messages)
+
+    monkeypatch.setattr(EmailBackend, "send_messages", second_fails)
+    assert flush_notifications.call() == 1
+    assert [m.to for m in mailoutbox] == [[world["citizen_a"].email]]
+    # Citizen B's is still owed, claimed by the failed run: not sent again before the claim
+    # runs out, then sent.
+    (left,) = Notification.objects.all()
+    assert left.recipient_id == world["citizen_b"].pk and left.claimed_until is not None
+    assert flush_notifications.call() == 0
+    Notification.objects.update(claimed_until=timezone.now() - timedelta(seconds=1))
+    assert flush_notifications.call() == 1
+    assert [m.to for m in mailoutbox][-1] == [world["citizen_b"].email]
+    assert not Notification.objects.exists()
+
+
+def test_two_senders_never_take_the_same_notification(api: dict[str, ApiClient]) -> None:
+    for citizen in ("citizen_a", "citizen_b", "citizen_a"):
+        _submit(api[citizen], _draft(api[citizen]))
+    first = actions.do_claim_notifications(2, 60)
+    second = actions.do_claim_notifications(2, 60)
+    assert len(first) == 2 and len(second) == 1
+    assert not {n.pk for n in first} & {n.pk for n in second}
+    assert actions.do_claim_notifications(2, 60) == []
+    # A sender whose claim ran out forgets nothing another one took meanwhile.
+    Notification.objects.filter(pk=second[0].pk).update(claimed_until=timezone.now())
+    third = actions.do_claim_notifications(2, 60)
+    actions.do_forget_notifications(second)
+    assert Notification.objects.filter(pk=third[0].pk).exists()
+    actions.do_forget_notifications(first + third)
+    assert not Notification.objects.exists()
+
+
+def test_a_batch_that_found_work_looks_again_a_second_later(
+    api: dict[str, ApiClient], settings: Any, mailoutbox: list[Any]
+) -> None:
+    settings.TASKS = DATABASE_QUEUE
+    _submit(api["citizen_a"], _draft(api["citizen_a"]))
+    DBTaskResult.objects.all().delete()
+    before = timezone.now()
+    assert flush_notifications.call() == 1
+    (again,) = _batches()
+    assert before + timedelta(seconds=0.9) < again.run_after < timezone.now() + timedelta(seconds=2)
+    # Nothing found: no further run (the scheduler's round comes anyway).
+    DBTaskResult.objects.all().delete()
+    assert flush_notifications.call() == 0
+    assert _batches() == []

@@ -22,7 +22,7 @@ from guichet.catalog.models import Procedure
 from guichet.catalog.workflow_def import DEFAULT_WORKFLOW
 from guichet.dossiers import actions
 from guichet.dossiers.models import Dossier, DossierEvent
-from guichet.dossiers.tasks import workflow_clock_pass
+from guichet.dossiers.tasks import flush_notifications, workflow_clock_pass
 from guichet.dossiers.tests.test_pages_support import client_for
 from guichet.identity.models import Membership, Organisation, Role, User
 from guichet.testing import BIRTH, BIRTH_ANSWERS, ApiClient, pdf_file
@@ -378,6 +378,7 @@ def test_escalation_once_per_breach(
     commune's supervisor, once; later passes do nothing more until a new breach (the statutory
     deadline) comes."""
     dossier = _bring(world, birth, "in_review")
+    flush_notifications.call()  # those of the steps _bring took, which ran no on-commit callback
     with django_capture_on_commit_callbacks(execute=True):
         assert workflow_clock_pass().escalated == []
     frozen.move(days=5, hours=1)  # in_review allows 5 days
