@@ -72,30 +72,11 @@ MAX_MESSAGE_LENGTH = 5000
 MAX_COMMENT_LENGTH = 5000
 
 
-def _record(
-    dossier: Dossier,
-    actor: User,
-    kind: str,
-    *,
-    action: str = "",
-    from_state: str = "",
-    to_state: str = "",
-    comment: str = "",
-) -> DossierEvent:
-    """The history row and its transparency-log entry."""
-    event = _add_event(
-        dossier,
-        actor,
-        kind,
-        action=action,
-        from_state=from_state,
-        to_state=to_state,
-        comment=comment,
-    )
-    if kind == DossierEvent.Kind.TRANSITION:
-        _log_transition(dossier, actor, action, from_state, to_state)
-    else:
-        journal.log_change(dossier, actor, LOGGED_KINDS[DossierEvent.Kind(kind)])
+def _record(dossier: Dossier, actor: User, kind: str, *, comment: str = "") -> DossierEvent:
+    """A history row other than a transition, and its transparency-log entry (a transition's
+    are written apart, in do_transition, to take the log's lock last)."""
+    event = _add_event(dossier, actor, kind, comment=comment)
+    journal.log_change(dossier, actor, LOGGED_KINDS[DossierEvent.Kind(kind)])
     return event
 
 
@@ -606,8 +587,8 @@ def do_transition(
     # Last come the two rows every submission takes in turn, each locked until commit: the
     # year's number counter, then the transparency log's head. Everything else is done
     # by then, so another submission waits for a few statements, not for this whole action
-    # (on PostgreSQL under 16 clients, the wait for the counter was most of a submission's
-    # time when it was taken first). The number stays gapless.
+    # (on PostgreSQL under 16 clients, the wait for the counter was about a third of a
+    # submission's time when it was taken first). The number stays gapless.
     if first:
         dossier.number = _next_number(timezone.localdate(dossier.submitted_at).year)
     rows.update(dossier)
