@@ -16,6 +16,7 @@ from guichet.catalog.definition import Invalid, Problem, check, normalise
 from guichet.catalog.forms import check_definition
 from guichet.catalog.models import Procedure, ProcedureVersion
 from guichet.catalog.service import drafts_in_progress, export_definition
+from guichet.catalog.teams import team_problems
 from guichet.catalog.versions import compare, describe, is_compatible
 from guichet.errors import ActionError
 from guichet.identity.models import Organisation, User
@@ -99,38 +100,6 @@ def _store(procedure: Procedure, definition: dict[str, Any], drafts_policy: str)
     return saved
 
 
-def team_problems(definition: dict[str, Any], organisation: Organisation) -> list[Problem]:
-    """The routing's targets that name no team (child organisation) of the procedure's
-    organisation: the dossier engine would quietly leave those dossiers with the whole
-    organisation, so the definition is refused instead, naming the teams there are."""
-    routing = (definition.get("workflow") or {}).get("routing")
-    if not isinstance(routing, dict):
-        return []
-    targets = [(f"teams.{value}", team) for value, team in (routing.get("teams") or {}).items()]
-    if routing.get("default"):
-        targets.append(("default", routing["default"]))
-    existing = sorted(
-        Organisation.objects.filter(parent=organisation).values_list("slug", flat=True)
-    )
-    problems: list[Problem] = []
-    seen: set[str] = set()
-    for path, team in targets:
-        if team in existing or team in seen:
-            continue
-        seen.add(team)
-        problems.append(
-            Problem(f"workflow.routing.{path}", _unknown_team(team, organisation, existing))
-        )
-    return problems
-
-
-def _unknown_team(team: str, organisation: Organisation, existing: list[str]) -> str:
-    names = {"team": team, "organisation": organisation.name, "teams": ", ".join(existing)}
-    if existing:
-        return _("%(organisation)s has no team “%(team)s”. Its teams: %(teams)s.") % names
-    return _("%(organisation)s has no team “%(team)s”: it has no teams yet.") % names
-
-
 @transaction.atomic
 def do_import_definition(
     definition: dict[str, Any], *, publish: bool = False, drafts_policy: str = REFUSE
@@ -142,13 +111,13 @@ def do_import_definition(
         raise Invalid(found)
     organisation = Organisation.objects.filter(slug=definition["organisation"]).first()
     if organisation is None:
-        raise Invalid([Problem("organisation", "no organisation has this slug")])
+        raise Invalid([Problem("organisation", _("no organisation has this slug"))])
     slug = definition["slug"]
     procedure = Procedure.objects.select_for_update().filter(slug=slug).first()
     if procedure is None:
         procedure = Procedure(slug=slug, organisation=organisation)
     elif procedure.organisation_id != organisation.pk:
-        raise Invalid([Problem("organisation", "the procedure belongs to another organisation")])
+        raise Invalid([Problem("organisation", _("the procedure belongs to another organisation"))])
     unknown_teams = team_problems(definition, organisation)
     if unknown_teams:
         raise Invalid(unknown_teams)

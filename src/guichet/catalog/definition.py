@@ -177,12 +177,17 @@ def line_of(lines: dict[str, int], path: str) -> int | None:
 
 def load(text: str) -> dict[str, Any]:
     """Parse and check a definition; Invalid lists every problem with its line."""
+    return load_with_lines(text)[0]
+
+
+def load_with_lines(text: str) -> tuple[dict[str, Any], dict[str, int]]:
+    """load(), and the line of each path: for the problems found later, against the database."""
     data, lines = parse(text)
     found = check(data)
     if found:
         raise Invalid([Problem(p.path, p.message, line_of(lines, p.path)) for p in found])
     assert isinstance(data, dict)
-    return data
+    return data, lines
 
 
 class _Dumper(yaml.SafeDumper):

@@ -31,7 +31,6 @@ from guichet.catalog.actions import (
     do_publish_designed_procedure,
     do_save_designed_definition,
     do_unpublish_procedure,
-    team_problems,
 )
 from guichet.catalog.definition import Invalid, Problem, dump, line_of, parse
 from guichet.catalog.designer_forms import (
@@ -47,6 +46,7 @@ from guichet.catalog.forms import check_answers
 from guichet.catalog.models import Procedure
 from guichet.catalog.render import answers_from_post, build_form
 from guichet.catalog.service import drafts_in_progress, export_definition
+from guichet.catalog.teams import team_problems
 from guichet.catalog.text import translated
 from guichet.dossiers.actions import do_create_draft, do_purge_test_dossiers
 from guichet.dossiers.models import Dossier

@@ -202,7 +202,10 @@ def test_import_refuses_an_unknown_organisation(world: dict[str, User], tmp_path
     err = io.StringIO()
     with pytest.raises(CommandError, match="not imported"):
         call_command("procedure", "import", str(source), stdout=io.StringIO(), stderr=err)
-    assert "organisation: no organisation has this slug" in err.getvalue()
+    # The line of the key in the file, as for the file's own problems.
+    assert (
+        err.getvalue() == f"{source}:3: organisation: aucune organisation n\u2019a ce nom court\n"
+    )
     assert not Procedure.objects.filter(slug="demande-test").exists()
 
 

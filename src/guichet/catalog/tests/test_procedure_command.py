@@ -3,6 +3,7 @@ log, in the transaction of the change, and nothing at all when the file is refus
 
 import copy
 import io
+import socket
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from guichet.catalog.service import export_definition
 from guichet.catalog.tests.test_definition import MINIMAL
 from guichet.catalog.workflow_def import DEFAULT_WORKFLOW
 from guichet.identity.models import User
+from guichet.tests.helpers import run_guichet
 
 
 def _import(tmp_path: Path, text: str, *options: str) -> tuple[str, str]:
@@ -129,3 +131,121 @@ def test_an_import_routing_to_the_organisation_s_teams_passes(
     _import(tmp_path, _routed("ansd-srsd-thies"))
     routing = Procedure.objects.get(slug="demande-test").workflow["routing"]
     assert routing["teams"] == {"Dakar": "ansd-srsd-dakar", "Kolda": "ansd-srsd-thies"}
+
+
+# --- `guichet procedure validate` checks the routing's teams when the database can say --------
+
+
+def _validate(tmp_path: Path, text: str, name: str = "in.yaml") -> tuple[str, str]:
+    source = tmp_path / name
+    source.write_text(text, encoding="utf-8")
+    out, err = io.StringIO(), io.StringIO()
+    call_command("procedure", "validate", str(source), stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def _line(text: str, fragment: str) -> int:
+    """The 1-based line of the only line of `text` that holds `fragment`."""
+    [number] = [n for n, line in enumerate(text.splitlines(), 1) if fragment in line]
+    return number
+
+
+UNKNOWN_KOLDA = (
+    "workflow.routing.teams.Kolda: Agence nationale de la Statistique et de la Démographie "
+    "(ANSD) n\u2019a pas d\u2019équipe « ansd-srsd-kolda ». Ses équipes : ansd-srsd-dakar, "
+    "ansd-srsd-thies."
+)
+
+
+@pytest.mark.django_db
+def test_validate_passes_a_routing_to_the_organisation_s_teams(
+    world: dict[str, User], tmp_path: Path
+) -> None:
+    out, err = _validate(tmp_path, _routed("ansd-srsd-thies"))
+    assert out == f"{tmp_path / 'in.yaml'}: valid\n"
+    assert err == ""  # checked, so no note that it was not
+
+
+@pytest.mark.django_db
+def test_validate_names_a_team_the_organisation_lacks_with_its_line(
+    world: dict[str, User], tmp_path: Path
+) -> None:
+    text = _routed("ansd-srsd-kolda")
+    source = tmp_path / "in.yaml"
+    source.write_text(text, encoding="utf-8")
+    err = io.StringIO()
+    with pytest.raises(CommandError, match="1 of 1 definitions have problems"):
+        call_command("procedure", "validate", str(source), stdout=io.StringIO(), stderr=err)
+    assert err.getvalue() == f"{source}:{_line(text, 'Kolda:')}: {UNKNOWN_KOLDA}\n"
+
+
+@pytest.mark.django_db
+def test_validate_says_the_teams_were_not_checked_for_an_organisation_it_does_not_know(
+    world: dict[str, User], tmp_path: Path
+) -> None:
+    text = _routed("ansd-srsd-kolda").replace("organisation: ansd\n", "organisation: ansd-x\n")
+    out, err = _validate(tmp_path, text)
+    source = tmp_path / "in.yaml"
+    assert out == f"{source}: valid\n"
+    assert err == (
+        f"{source}:{_line(text, 'routing:')}: workflow.routing: équipes non vérifiées : aucune "
+        "organisation « ansd-x » dans cette base de données.\n"
+    )
+
+
+@pytest.mark.django_db
+def test_validate_and_import_report_an_unknown_team_alike(
+    world: dict[str, User], tmp_path: Path
+) -> None:
+    """The same file gives the same lines whichever command reads it, so what validate passes
+    import accepts, and what it refuses import refuses for the same reason at the same line."""
+    source = tmp_path / "in.yaml"
+    source.write_text(_routed("ansd-srsd-kolda"), encoding="utf-8")
+    validated, imported = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("procedure", "validate", str(source), stdout=io.StringIO(), stderr=validated)
+    with pytest.raises(CommandError, match="not imported"):
+        call_command("procedure", "import", str(source), stdout=io.StringIO(), stderr=imported)
+    assert validated.getvalue() == imported.getvalue()
+    assert UNKNOWN_KOLDA in imported.getvalue()
+
+    source.write_text(_routed("ansd-srsd-thies"), encoding="utf-8")
+    out = io.StringIO()
+    call_command("procedure", "validate", str(source), stdout=out, stderr=io.StringIO())
+    assert out.getvalue() == f"{source}: valid\n"
+    call_command("procedure", "import", str(source), stdout=io.StringIO())
+    assert Procedure.objects.get(slug="demande-test").workflow["routing"]["teams"]["Kolda"] == (
+        "ansd-srsd-thies"
+    )
+
+
+def test_validate_without_a_database_says_so_and_judges_the_files_alone(tmp_path: Path) -> None:
+    """A designer's machine with no Guichet database: each routed file gets a note that its
+    teams were not checked, and only the files' own problems decide the exit status."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed once the block ends: nothing listens there
+    routed = _routed("ansd-srsd-kolda")
+    (tmp_path / "a.yaml").write_text(routed, encoding="utf-8")
+    (tmp_path / "b.yaml").write_text(routed.replace("type: text", "type: nope"), encoding="utf-8")
+    (tmp_path / "c.yaml").write_text(routed, encoding="utf-8")
+    files = [str(tmp_path / name) for name in ("a.yaml", "b.yaml", "c.yaml")]
+    url = f"postgres://guichet@127.0.0.1:{port}/guichet"
+
+    done = run_guichet(tmp_path / "var", "procedure", "validate", *files, DATABASE_URL=url)
+
+    assert done.returncode == 1, done.stderr
+    assert done.stdout == f"{files[0]}: valid\n{files[2]}: valid\n"
+    routing = _line(routed, "routing:")
+    errors = done.stderr.splitlines()
+    for file in (files[0], files[2]):
+        [note] = [line for line in errors if line.startswith(f"{file}:")]
+        assert note.startswith(
+            f"{file}:{routing}: workflow.routing: équipes non vérifiées : la base de données ne "
+            "peut pas être lue ("
+        )
+        assert f"port {port} failed" in note
+    assert any(line.startswith(f"{files[1]}:") and "form[0].type" in line for line in errors)
+    assert "1 of 3 definitions have problems" in done.stderr
+    ok = run_guichet(tmp_path / "var", "procedure", "validate", files[0], DATABASE_URL=url)
+    assert ok.returncode == 0, ok.stderr

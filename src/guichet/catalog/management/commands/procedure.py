@@ -1,6 +1,7 @@
 """guichet procedure validate|import|export: procedure definitions as files.
 
-guichet procedure validate FILE...        check, print every problem with its line
+guichet procedure validate FILE...        check, print every problem with its line; routing
+                                          teams against the database when it can be read
 guichet procedure import FILE [--publish] [--new-drafts-only]
 guichet procedure export SLUG [FILE]      YAML to FILE, or to the standard output
 """
@@ -9,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
 
 from guichet.catalog.actions import NEW_DRAFTS_ONLY, REFUSE, do_import_definition_from_command
-from guichet.catalog.definition import Invalid, dump, load
+from guichet.catalog.definition import Invalid, dump, line_of, load_with_lines
 from guichet.catalog.models import Procedure
 from guichet.catalog.service import export_definition
+from guichet.catalog.teams import TeamCheck, TeamChecker
 from guichet.errors import ActionError
 
 
@@ -45,42 +48,59 @@ class Command(BaseCommand):
         else:
             self._export(options["slug"], options["file"])
 
-    def _read(self, path: Path) -> dict[str, Any]:
+    def _read(self, path: Path) -> tuple[dict[str, Any], dict[str, int]]:
+        """The checked definition in a file and the line of each of its paths."""
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
             raise CommandError(f"{path}: cannot read: {error}") from None
-        return load(text)
+        return load_with_lines(text)
 
-    def _report(self, path: Path, error: Invalid) -> None:
+    def _report(self, path: Path, error: Invalid, lines: dict[str, int] | None = None) -> None:
+        # Problems found against the database (teams, organisation) carry no line: they are
+        # given the line of their path in the file, as the file's own problems are.
         for problem in error.problems:
-            self.stderr.write(
-                f"{path}:{problem.line or 1}: {problem.path or '(top)'}: {problem.message}"
-            )
+            line = problem.line or line_of(lines or {}, problem.path) or 1
+            self.stderr.write(f"{path}:{line}: {problem.path or '(top)'}: {problem.message}")
 
     def _validate(self, paths: list[Path]) -> None:
         failed = 0
+        teams = TeamChecker()
         for path in paths:
+            lines: dict[str, int] = {}
+            found = TeamCheck()
             try:
-                self._read(path)
+                definition, lines = self._read(path)
+                found = teams.check_teams(definition)
+                if found.problems:
+                    raise Invalid(found.problems)
             except Invalid as error:
-                self._report(path, error)
+                self._report(path, error, lines)
                 failed += 1
-            else:
-                self.stdout.write(f"{path}: valid")
+                continue
+            self.stdout.write(f"{path}: valid")
+            if found.not_checked:
+                # A note, not a problem: the file may well be right, and it is checked again
+                # against the database when it is imported.
+                where = line_of(lines, "workflow.routing") or 1
+                note = _("teams not checked: %(reason)s.") % {"reason": found.not_checked}
+                self.stderr.write(
+                    f"{path}:{where}: workflow.routing: {note}", style_func=self.style.WARNING
+                )
         if failed:
             raise CommandError(f"{failed} of {len(paths)} definitions have problems.")
 
     def _import(self, path: Path, publish: bool, new_drafts_only: bool) -> None:
+        lines: dict[str, int] = {}
         try:
-            definition = self._read(path)
+            definition, lines = self._read(path)
             saved = do_import_definition_from_command(
                 definition,
                 publish=publish,
                 drafts_policy=NEW_DRAFTS_ONLY if new_drafts_only else REFUSE,
             )
         except Invalid as error:
-            self._report(path, error)
+            self._report(path, error, lines)
             raise CommandError(f"{path}: not imported.") from None
         except ActionError as error:
             raise CommandError(f"{path}: not imported: {error.message}") from None
