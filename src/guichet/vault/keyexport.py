@@ -1,4 +1,5 @@
-"""`guichet vault export-keys` / `import-keys`: the local KEKs, sealed under a passphrase.
+"""`guichet vault export-keys` / `import-keys`: the keys kept in local files, sealed under a
+passphrase.
 
 Backups never hold keys, so restoring one on a new machine needs the key-encryption keys from
 somewhere else: this export. It holds every local KEK file (kek-v<N>.key, retired versions too,
@@ -12,7 +13,13 @@ organisation seals): without them a restored platform would seal under a new CA,
 verified offline against the published one would stop verifying for new decisions.
 
 Keys in an HSM (pkcs11) or a transit engine cannot and must not be exported: they are created
-non-extractable, and their custody is the key service's own backup procedure.
+non-extractable, and their custody is the key service's own backup procedure. What those two
+providers leave in local files is exported all the same, and the export says (in its manifest,
+authenticated with the rest) that the data KEKs stayed in the key service: with transit, the
+documents' keys are always files, since a transit engine cannot sign; with pkcs11, the documents'
+keys made before the move to the HSM stay files, as do the log's key when
+GUICHET_AUDIT_KEY_PROVIDER is local and the KEK files of the local provider that older backups
+(or a rotation not finished) still need.
 
 The import writes into an empty keys directory only (0700, files 0600, written with O_EXCL), so it
 can never replace a key that data on this machine already depends on.
@@ -33,6 +40,7 @@ from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from django.db import DatabaseError
+from django.utils.translation import gettext as _
 
 from guichet.vault.errors import VaultError
 from guichet.vault.models import KekState, KekVersion
@@ -54,6 +62,9 @@ _SIGNING_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\.key")
 SEAL_FOLDER = "signing"
 _SEAL_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\.pem")
 _PEM_PRIVATE = b"-----BEGIN PRIVATE KEY-----"
+# Providers whose KEKs never leave their key service: their exports carry the local files only.
+KEY_SERVICES = ("pkcs11", "transit")
+PROVIDERS = ("local", *KEY_SERVICES)
 _MAX_EXPORT_BYTES = 1024 * 1024
 
 
@@ -106,19 +117,35 @@ def seal_files(directory: Path) -> dict[str, bytes]:
     return _private_keys(directory / SEAL_FOLDER, _SEAL_FILE, EllipticCurvePrivateKey)
 
 
-def export_keys(path: Path, passphrase: str) -> tuple[list[int], list[str]]:
-    """Write the sealed export; returns the versions exported and warnings for the operator."""
+@dataclass(frozen=True)
+class Exported:
+    provider: str  # the configured provider: "local", or the key service whose KEKs stayed there
+    versions: list[int]  # the local KEK versions in the export
+    ed25519_keys: list[str]  # Ed25519 key files of the keys folder
+    seal_keys: list[str]  # the documents' key files of signing/
+    warnings: list[str]
+
+
+def not_exported(provider: str) -> str:
+    """What an export made under a key service leaves behind, for its manifest and the
+    operator."""
+    return _(
+        "The data key-encryption keys of the %(provider)s provider are not in this export: they "
+        "stay in the key service, non-extractable. Keep them with its own backup procedure; "
+        "restoring a backup needs access to the same keys."
+    ) % {"provider": provider}
+
+
+def export_keys(path: Path, passphrase: str) -> Exported:
+    """Write the sealed export of every key kept in local files; returns what it holds and
+    warnings for the operator."""
     configured = active_provider_name()
-    if configured != "local":
-        raise VaultError(
-            f"GUICHET_KEY_PROVIDER is {configured!r}: its keys live in the key service and are "
-            "non-extractable, so there is nothing to export. Use the HSM's (or OpenBao's) own "
-            "backup procedure for its keys; backups of Guichet's data need those keys to restore."
-        )
+    if configured not in PROVIDERS:
+        raise VaultError(f"Unknown key provider {configured!r} (GUICHET_KEY_PROVIDER).")
     check_passphrase(passphrase)  # before any key is read
     provider = _local()
     versions = local_versions(provider.directory)
-    if not versions:
+    if configured == "local" and not versions:
         raise VaultError(
             f"No local key-encryption key in {provider.directory}: none was made yet (the first "
             "is made when data is first encrypted), or GUICHET_VAULT_KEYS_DIR points elsewhere."
@@ -126,17 +153,28 @@ def export_keys(path: Path, passphrase: str) -> tuple[list[int], list[str]]:
     materials = {str(v): provider._read(v) for v in versions}  # checks modes and format
     signing = ed25519_files(provider.directory)
     seals = seal_files(provider.directory)
+    if not (materials or signing or seals):
+        raise VaultError(
+            f"GUICHET_KEY_PROVIDER is {configured!r}: its keys live in the key service and are "
+            "non-extractable, and no key is kept in local files under "
+            f"{provider.directory}, so there is nothing to export. Use the HSM's (or OpenBao's) "
+            "own backup procedure for its keys; backups of Guichet's data need those keys to "
+            "restore."
+        )
     warnings = _missing_versions(versions)
     public: dict[str, Any] = {
         "kind": KIND,
         "format": FORMAT,
-        "provider": "local",
+        "provider": configured,
         "created_at": datetime.datetime.now(tz=datetime.UTC).isoformat(),
         "versions": versions,
         "fingerprints": {v: fingerprint(m) for v, m in materials.items()},
         "ed25519_keys": sorted(signing),
         "seal_keys": sorted(seals),
     }
+    if configured in KEY_SERVICES:
+        public["keks_in_key_service"] = configured
+        public["not_exported"] = not_exported(configured)
     payload = json.dumps(
         {
             "keks": {v: base64.b64encode(m).decode() for v, m in materials.items()},
@@ -151,7 +189,7 @@ def export_keys(path: Path, passphrase: str) -> tuple[list[int], list[str]]:
         handle.write("\n")
         handle.flush()
         os.fsync(handle.fileno())
-    return versions, warnings
+    return Exported(configured, versions, sorted(signing), sorted(seals), warnings)
 
 
 def _missing_versions(exported: list[int]) -> list[str]:
@@ -174,6 +212,7 @@ def read_export(path: Path, passphrase: str) -> dict[int, bytes]:
 
 @dataclass(frozen=True)
 class _Export:
+    provider: str  # "local", or the key service that kept its KEKs
     keks: dict[int, bytes]
     signing: dict[str, bytes]  # Ed25519 key files of the keys folder, by name
     seals: dict[str, bytes]  # the documents' key files of signing/, by name
@@ -193,6 +232,11 @@ def _read(path: Path, passphrase: str) -> _Export:
     if envelope.get("format") != FORMAT:
         raise VaultError(f"Key export format {envelope.get('format')} is not supported.")
     payload = unseal(envelope, passphrase)
+    # Read only once unsealed: the envelope's visible fields are authenticated with the keys,
+    # so a "provider" changed to pass off an export without KEKs has already been refused.
+    provider = envelope.get("provider", "local")
+    if provider not in PROVIDERS:
+        raise PassphraseError(f"The key export names an unknown key provider {provider!r}.")
     try:
         content = json.loads(payload)
         keks = {int(v): base64.b64decode(m, validate=True) for v, m in content["keks"].items()}
@@ -200,14 +244,19 @@ def _read(path: Path, passphrase: str) -> _Export:
         seals = _files(content.get("seals", {}))
     except (AttributeError, KeyError, TypeError, ValueError, binascii.Error) as error:
         raise PassphraseError("The key export's content is malformed.") from error
-    if not keks or any(v < 1 or len(m) != KEK_BYTES for v, m in keks.items()):
+    # Without KEKs only when its provider kept them in the key service.
+    if (not keks and provider == "local") or any(
+        v < 1 or len(m) != KEK_BYTES for v, m in keks.items()
+    ):
         raise PassphraseError("The key export holds no valid key-encryption key.")
+    if not (keks or signing or seals):
+        raise PassphraseError("The key export holds no key.")
     names_ok = all(_SIGNING_FILE.fullmatch(n) and not _KEY_FILE.fullmatch(n) for n in signing)
     names_ok = names_ok and all(_SEAL_FILE.fullmatch(n) for n in seals)
     pems = [*signing.values(), *seals.values()]
     if not names_ok or any(not pem.startswith(_PEM_PRIVATE) for pem in pems):
         raise PassphraseError("The key export holds a malformed signing key.")
-    return _Export(keks, signing, seals)
+    return _Export(provider, keks, signing, seals)
 
 
 def _files(encoded: dict[str, str]) -> dict[str, bytes]:
@@ -222,9 +271,17 @@ def _write_private(target: Path, content: bytes) -> None:
         os.fsync(handle.fileno())
 
 
-def import_keys(path: Path, passphrase: str) -> tuple[Path, list[int]]:
-    """Install the export's KEKs and signing key files into the (empty) keys directory; returns
-    it and the KEK versions."""
+@dataclass(frozen=True)
+class Imported:
+    directory: Path
+    provider: str  # the export's: "local", or the key service that kept its KEKs
+    versions: list[int]
+    ed25519_keys: list[str]
+    seal_keys: list[str]
+
+
+def import_keys(path: Path, passphrase: str) -> Imported:
+    """Install the export's KEKs and signing key files into the (empty) keys directory."""
     export = _read(path, passphrase)
     directory = keys_dir()
     if directory.exists() and any(directory.iterdir()):
@@ -248,4 +305,10 @@ def import_keys(path: Path, passphrase: str) -> tuple[Path, list[int]]:
         fsync_directory(seals)
     fsync_directory(directory)
     reset_providers()  # a provider built before the import must not remember "missing"
-    return directory, sorted(export.keks)
+    return Imported(
+        directory,
+        export.provider,
+        sorted(export.keks),
+        sorted(export.signing),
+        sorted(export.seals),
+    )

@@ -28,12 +28,14 @@ from django.conf import settings
 
 from guichet.tests.helpers import run_guichet
 from guichet.vault.archive import CHUNK_SIZE, MAGIC, STREAM_HEADER_BYTES
+from guichet.vault.tests.fake_transit import FakeTransit
 
 OWNER = "user:backup-check"
 GONE = "user:backup-shredded"
 BIG_SIZE = 3 * 1024 * 1024 + 12345
 PASSPHRASE = "correct horse battery staple"
 NOTE = "Né le 12 mars 1994 à Kaolack, NIN 1 234 5678 90123"
+TRANSIT_TOKEN = "s.backup-test-token"
 
 
 # --- Run inside the instances -------------------------------------------------------------------
@@ -168,6 +170,34 @@ def api_view() -> dict[str, Any]:
     return view
 
 
+def seal_a_document() -> None:
+    """A dossier of the demo's birth procedure, filed, accepted, and its document sealed as the
+    task worker seals it (under the platform's CA, made on first use)."""
+    from guichet.documents.service import issue_decision_document
+    from guichet.dossiers import actions
+    from guichet.dossiers.tests.test_pages_support import submitted_for
+    from guichet.identity.models import User
+    from guichet.testing import PERSONAS
+
+    citizen = User.objects.get(email=PERSONAS["citizen_a"])
+    instructor = User.objects.get(email=PERSONAS["instructor"])
+    dossier = submitted_for(citizen)
+    actions.do_transition(instructor, dossier.pk, "take")
+    actions.do_transition(instructor, dossier.pk, "accept")
+    issue_decision_document(dossier.pk)
+
+
+def documents_view(path: str) -> None:
+    """Each document's verdict, read back from storage and verified, and the certificates."""
+    from guichet.documents.access import read_pdf
+    from guichet.documents.models import Document, SealCertificate
+    from guichet.documents.verify import verify_pdf
+
+    verdicts = {str(d.pk): verify_pdf(read_pdf(d)).result for d in Document.objects.order_by("pk")}
+    certificates = sorted(str(pk) for pk in SealCertificate.objects.values_list("pk", flat=True))
+    Path(path).write_text(json.dumps({"verdicts": verdicts, "certificates": certificates}))
+
+
 # --- Instances ----------------------------------------------------------------------------------
 
 
@@ -196,6 +226,11 @@ class Instance:
     def dump(self, api: bool = True) -> dict[str, Any]:
         target = self.var_dir.parent / f"dump-{uuid.uuid4().hex}.json"
         self.call("dump", str(target), "yes" if api else "no")
+        return dict(json.loads(target.read_text()))
+
+    def documents(self) -> dict[str, Any]:
+        target = self.var_dir.parent / f"documents-{uuid.uuid4().hex}.json"
+        self.call("documents_view", str(target))
         return dict(json.loads(target.read_text()))
 
     def tables(self) -> list[str]:
@@ -519,3 +554,53 @@ def test_import_keys_refuses_a_wrong_passphrase_and_a_keys_directory_in_use(
     assert "is not empty" in again.stderr
     assert (target.var_dir / "keys" / "kek-v1.key").read_bytes() == installed
     assert installed == (scenario.source.var_dir / "keys" / "kek-v1.key").read_bytes()
+
+
+@pytest.mark.slow
+def test_under_transit_a_restored_instance_verifies_and_seals_with_the_same_keys(
+    new_instance: MakeInstance, tmp_path: Path
+) -> None:
+    """The operator's whole path with the transit provider: the KEKs never leave the key
+    service (both instances reach the same one), the documents' keys travel in the export, and
+    the restored instance verifies the documents sealed before and seals new ones under the
+    same CA and seal."""
+    with FakeTransit(TRANSIT_TOKEN) as transit:
+        env = {
+            "GUICHET_KEY_PROVIDER": "transit",
+            "GUICHET_TRANSIT_URL": transit.url,
+            "GUICHET_TRANSIT_TOKEN": TRANSIT_TOKEN,
+        }
+        source = new_instance("transit-a")
+        source.env.update(env)
+        source.run("migrate", "--no-input", "-v", "0")
+        source.run("demo")
+        source.call("seal_a_document")
+        before = source.documents()
+        [verdict] = before["verdicts"].values()
+        assert verdict == "valid"
+        assert not list((source.var_dir / "keys").glob("kek-v*.key"))  # all in the service
+        archive = source.var_dir / "backups" / "a.gbk"
+        source.run("backup", "--output", str(archive))
+        passphrase = tmp_path / "passphrase"
+        passphrase.write_text(PASSPHRASE + "\n")
+        keys = tmp_path / "keys.json"
+        exported = source.run(
+            "vault", "export-keys", str(keys), "--passphrase-file", str(passphrase)
+        )
+        assert "fournisseur transit ne sont pas dans cet export" in exported.stdout
+
+        target = new_instance("transit-b")
+        target.env.update(env)
+        imported = target.run(
+            "vault", "import-keys", str(keys), "--passphrase-file", str(passphrase)
+        )
+        assert "fournisseur transit ne sont pas dans cet export" in imported.stdout
+        restored = target.run("restore", str(archive))
+        assert "Restored backup" in restored.stdout, restored.stdout
+
+        assert target.documents() == before
+        target.call("seal_a_document")
+        after = target.documents()
+        assert after["certificates"] == before["certificates"]  # no new CA, TSA or seal
+        assert list(after["verdicts"].values()) == ["valid", "valid"]
+        assert target.run("check").returncode == 0

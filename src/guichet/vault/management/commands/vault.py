@@ -4,8 +4,10 @@ rotate   make a new KEK version with the configured provider (GUICHET_KEY_PROVID
          data key under it in batches while the platform keeps serving, then retire the versions
          nothing uses any more. Run it again after an interruption: it resumes.
 status   KEK versions with their state and data key counts, and any rotation in progress.
-export-keys FILE   every local KEK, sealed under a passphrase (asked twice, or --passphrase-file),
-         for restoring backups elsewhere; refused for keys in an HSM or a key service.
+export-keys FILE   every key kept in local files (the local KEKs, the log's and the documents'
+         signing keys), sealed under a passphrase (asked twice, or --passphrase-file), for
+         restoring backups elsewhere. With pkcs11 or transit, the KEKs stay in the key service:
+         the export says so, and holds what is local.
 import-keys FILE   install an export into the (empty) keys directory.
 """
 
@@ -15,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
 
 from guichet.vault import keyexport, rotation
 from guichet.vault.errors import VaultError
 from guichet.vault.models import Rotation
 from guichet.vault.passphrase import check_passphrase
 from guichet.vault.providers import active_provider_name
-from guichet.vault.providers.local import keys_dir
 
 
 class Command(BaseCommand):
@@ -85,19 +87,27 @@ class Command(BaseCommand):
     def export_keys(self, path: Path, passphrase_file: str | None) -> None:
         if path.exists():
             raise CommandError(f"{path} already exists; an export is never overwritten.")
-        versions, warnings = keyexport.export_keys(path, self.passphrase(passphrase_file, True))
-        for warning in warnings:
+        exported = keyexport.export_keys(path, self.passphrase(passphrase_file, True))
+        for warning in exported.warnings:
             self.stderr.write(f"Warning: {warning}")
-        listed = ", ".join(f"v{v}" for v in versions)
-        self.stdout.write(self.style.SUCCESS(f"Exported local KEK {listed} to {path} (0600)."))
-        signing = keyexport.ed25519_files(keys_dir())
-        if signing:
-            names = ", ".join(sorted(signing))
+        if exported.versions:
+            listed = ", ".join(f"v{v}" for v in exported.versions)
+            self.stdout.write(self.style.SUCCESS(f"Exported local KEK {listed} to {path} (0600)."))
+        else:
+            self.stdout.write(
+                self.style.SUCCESS(
+                    _("Exported the signing keys kept in local files to %(path)s (0600).")
+                    % {"path": path}
+                )
+            )
+        if exported.ed25519_keys:
+            names = ", ".join(exported.ed25519_keys)
             self.stdout.write(f"With the Ed25519 signing key files: {names}.")
-        seals = keyexport.seal_files(keys_dir())
-        if seals:
-            names = ", ".join(f"{keyexport.SEAL_FOLDER}/{name}" for name in sorted(seals))
+        if exported.seal_keys:
+            names = ", ".join(f"{keyexport.SEAL_FOLDER}/{name}" for name in exported.seal_keys)
             self.stdout.write(f"With the documents' signing key files: {names}.")
+        if exported.provider in keyexport.KEY_SERVICES:
+            self.stdout.write(keyexport.not_exported(exported.provider))
         self.stdout.write(
             "Keep it apart from the backups (another place, another custodian) with the "
             "passphrase in a third: anyone holding an archive, this file and the passphrase can "
@@ -107,9 +117,38 @@ class Command(BaseCommand):
     def import_keys(self, path: Path, passphrase_file: str | None) -> None:
         if not path.is_file():
             raise CommandError(f"No key export at {path}.")
-        directory, versions = keyexport.import_keys(path, self.passphrase(passphrase_file, False))
-        listed = ", ".join(f"v{v}" for v in versions)
-        self.stdout.write(self.style.SUCCESS(f"Installed local KEK {listed} in {directory}."))
+        imported = keyexport.import_keys(path, self.passphrase(passphrase_file, False))
+        if imported.versions:
+            listed = ", ".join(f"v{v}" for v in imported.versions)
+            self.stdout.write(
+                self.style.SUCCESS(f"Installed local KEK {listed} in {imported.directory}.")
+            )
+        if imported.provider == "local":
+            return
+        names = [
+            *imported.ed25519_keys,
+            *(f"{keyexport.SEAL_FOLDER}/{name}" for name in imported.seal_keys),
+        ]
+        if names:
+            self.stdout.write(
+                self.style.SUCCESS(
+                    _("Installed the signing key files %(names)s in %(directory)s.")
+                    % {"names": ", ".join(names), "directory": imported.directory}
+                )
+            )
+        self.stdout.write(keyexport.not_exported(imported.provider))
+        configured = active_provider_name()
+        if configured != imported.provider:
+            # Not refused: the keys are in place and nothing is lost, but a restore on this
+            # machine would look for the data KEKs where they are not.
+            self.stderr.write(
+                _(
+                    "Warning: GUICHET_KEY_PROVIDER is %(configured)s here, but this export was "
+                    "made under %(provider)s, whose key service keeps the data KEKs: give this "
+                    "machine access to it before `guichet restore`."
+                )
+                % {"configured": configured, "provider": imported.provider}
+            )
 
     def rotate(self, batch_size: int) -> None:
         if batch_size < 1:
