@@ -10,13 +10,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.mail import EmailMessage, mailers, send_mail
+from django.core.mail import mailers, send_mail
 from django.tasks import task, task_backends
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from guichet import rows
+from guichet.mail import PlainTextEmail
 from guichet.dossiers.models import Dossier, DossierTombstone, Notification
 from guichet.dossiers.workflow import TACIT_DECISION, Action, State, state_label, workflow_of
 from guichet.identity.models import User
@@ -95,7 +96,7 @@ def _send(batch: list[Notification]) -> tuple[list[Notification], int]:
     return done, sent
 
 
-def _message(dossier: Dossier, recipient: User, kind: str, action: str) -> EmailMessage:
+def _message(dossier: Dossier, recipient: User, kind: str, action: str) -> PlainTextEmail:
     is_applicant = recipient.pk == dossier.applicant_id
     path = f"/dossiers/{dossier.pk}/" if is_applicant else f"/agent/dossiers/{dossier.pk}/"
     with translation.override(recipient.language):
@@ -107,9 +108,11 @@ def _message(dossier: Dossier, recipient: User, kind: str, action: str) -> Email
             "state_label": state_label(dossier),
             "url": settings.SITE_URL + path,
         }
-        subject = render_to_string("dossiers/email/subject.txt", context).strip()
+        # One line whatever the procedure's title holds: a subject cannot span lines.
+        subject = " ".join(render_to_string("dossiers/email/subject.txt", context).split())
         body = render_to_string("dossiers/email/body.txt", context)
-    return EmailMessage(subject=subject, body=body, to=[recipient.email])
+    # Composed by guichet.mail: one per submission, on the cores the web workers share.
+    return PlainTextEmail(subject=subject, body=body, to=[recipient.email])
 
 
 @task()

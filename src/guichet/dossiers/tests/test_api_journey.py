@@ -5,6 +5,9 @@ go out and land in mail.outbox.
 """
 
 import datetime
+import email
+import email.message
+import email.policy
 from typing import Any
 
 import pytest
@@ -208,6 +211,15 @@ def test_journey_with_changes_requested_and_deadline_pause(
     assert _label_in("fr", State.ACCEPTED) in about_the_dossier[-1].subject
     assert f"/dossiers/{dossier_id}/" in about_the_dossier[-1].body
     assert f"/agent/dossiers/{dossier_id}/" in to_fatou[0].body
+    # As a mail server receives them (guichet.mail composes the notifications): the French
+    # subject and body come back whole from the bytes on the wire.
+    for sent in [*about_the_dossier, *to_fatou]:
+        wire = email.message_from_bytes(
+            sent.message(policy=email.policy.SMTP).as_bytes(), policy=email.policy.default
+        )
+        assert isinstance(wire, email.message.EmailMessage)
+        assert (wire["Subject"], wire["To"]) == (sent.subject, sent.to[0])
+        assert wire.get_content().replace("\r\n", "\n") == sent.body
     stored = Dossier.objects.get(pk=dossier_id)
     assert stored.state == State.ACCEPTED and stored.assigned_to_id == fatou.pk
 
