@@ -157,6 +157,7 @@ def _detail(user: User, dossier: Dossier) -> dict[str, Any]:
     returns, loaded through access.py and saved in that action: loading it again would repeat
     the costliest query of the request."""
     access.open_people(user, [dossier])
+    abilities = access.get_abilities(user, dossier)
     return {
         **_summary(dossier),
         "procedure_version": dossier.procedure_version,
@@ -180,7 +181,7 @@ def _detail(user: User, dossier: Dossier) -> dict[str, Any]:
             }
             for e in access.read_history(user, dossier)
         ],
-        "abilities": access.get_abilities(user, dossier),
+        "abilities": abilities,
         "transitions": [
             {
                 "name": t.name,
@@ -189,15 +190,10 @@ def _detail(user: User, dossier: Dossier) -> dict[str, Any]:
                 "reason_required": t.reason_required,
                 "assign": t.assign,
             }
-            for t in _offered(user, dossier)
+            for t in workflow_of(dossier).transitions
+            if abilities.get(t.name)  # the caller may fire it now, the applicant's included
         ],
     }
-
-
-def _offered(user: User, dossier: Dossier) -> list[Any]:
-    """The transitions the caller may fire now, the applicant's included."""
-    abilities = access.get_abilities(user, dossier)
-    return [t for t in workflow_of(dossier).transitions if abilities.get(t.name)]
 
 
 def _fresh(user: User, dossier_id: Any) -> dict[str, Any]:
