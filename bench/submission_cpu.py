@@ -13,9 +13,17 @@ Then the task worker's side of the same submissions: the thread CPU time of send
 notification emails in one batch (reading the rows, rendering, composing, writing them with the
 file backend), and, as baseline, of composing the same emails with Django's own EmailMessage
 (what guichet.mail replaced).
+
+With --parts, where a submission's CPU goes: the thread CPU time spent in each step of the
+request (token sign-in, loading and locking the dossier, validating, the history event, the
+number, the dossier's UPDATE, the log append, the commit, the answer), measured by wrapping those
+functions for the run; what no step claims is Django's request handling, the middleware and
+ninja's routing, which the INSERT request pays too.
 """
 
 import argparse
+import functools
+import importlib
 import random
 import statistics
 import sys
@@ -36,8 +44,54 @@ from common import (
     write_json,
 )
 
+# (module, attribute, label): the steps --parts times, in the order a submission runs them.
+PARTS = (
+    ("ninja.operation", "Operation._run_authentication", "API token sign-in (ninja)"),
+    ("guichet.dossiers.access", "access_dossier", "load and lock the dossier, check rights"),
+    ("guichet.dossiers.access", "read_answers", "decrypt the answers (action and answer)"),
+    ("guichet.dossiers.actions", "_check", "validate the answers, count the files"),
+    ("guichet.dossiers.actions", "_add_event", "history event"),
+    ("guichet.dossiers.actions", "_queue_follow_ups", "notification row, batch queued"),
+    ("guichet.dossiers.actions", "_next_number", "the year's number"),
+    ("guichet.rows", "update", "UPDATE of the dossier"),
+    ("guichet.dossiers.actions", "_log_transition", "transparency-log append"),
+    ("django.db.backends.base.base", "BaseDatabaseWrapper.commit", "COMMIT"),
+    ("guichet.dossiers.api", "_detail", "the answer: the dossier as the caller sees it"),
+    ("ninja.operation", "Operation._result_to_response", "answer validated and rendered (ninja)"),
+)
 
-def measure(db: str, submissions: int) -> list[dict[str, Any]]:
+
+class Timed:
+    """Wraps the PARTS for the run, adding each one's thread CPU time while `on` is set."""
+
+    def __init__(self) -> None:
+        self.spent: dict[str, float] = dict.fromkeys([label for _, _, label in PARTS], 0.0)
+        self.on = False
+        self._depth: dict[str, int] = dict.fromkeys(self.spent, 0)
+        for module_name, attribute, label in PARTS:
+            holder: Any = importlib.import_module(module_name)
+            *path, name = attribute.split(".")
+            for step in path:
+                holder = getattr(holder, step)
+            setattr(holder, name, self._wrap(getattr(holder, name), label))
+
+    def _wrap(self, function: Any, label: str) -> Any:
+        @functools.wraps(function)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            outer = self._depth[label] == 0  # read_answers may call itself through others
+            self._depth[label] += 1
+            started = time.thread_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self._depth[label] -= 1
+                if self.on and outer:
+                    self.spent[label] += time.thread_time() - started
+
+        return timed
+
+
+def measure(db: str, submissions: int, parts: bool = False) -> list[dict[str, Any]]:
     problem = postgres_missing() if db == "postgres" else None
     if problem:
         return [{"figure": f"Submission CPU, in-process ({db})", "result": f"skipped: {problem}"}]
@@ -45,6 +99,7 @@ def measure(db: str, submissions: int) -> list[dict[str, Any]]:
     token = prepare_data(1)[0]
     from django.test import Client
 
+    timed = Timed() if parts else None
     client = Client(
         SERVER_NAME="127.0.0.1", HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Bearer {token}"
     )
@@ -65,9 +120,13 @@ def measure(db: str, submissions: int) -> list[dict[str, Any]]:
     submit_ms: list[float] = []
     insert_ms: list[float] = []
     for index, dossier_id in enumerate(drafts):
+        if timed is not None:
+            timed.on = index >= 50
         started = time.thread_time()
         answered = client.post(f"/api/v1/dossiers/{dossier_id}/submit")
         submitted = time.thread_time()
+        if timed is not None:
+            timed.on = False  # the INSERT request's COMMIT is not the submission's
         client.post("/bench/insert", b"x" * 200, content_type="text/plain")
         inserted = time.thread_time()
         if answered.status_code != 200:
@@ -86,7 +145,29 @@ def measure(db: str, submissions: int) -> list[dict[str, Any]]:
             "result": "",
         },
         emails(db),
+        *(by_part(timed, submit_ms, insert) if timed is not None else []),
     ]
+
+
+def by_part(timed: Timed, submit_ms: list[float], insert: float) -> list[dict[str, Any]]:
+    """Each step's mean CPU per submission and its share of the mean submission."""
+    mean = statistics.mean(submit_ms)
+    count = len(submit_ms)
+    rows = []
+    for label, seconds in timed.spent.items():
+        spent = seconds * 1000 / count
+        share = f"{spent:.2f} ms ({spent / mean:.0%})"
+        rows.append({"figure": f"  part: {label}", "guichet": share})
+    rest = mean - sum(timed.spent.values()) * 1000 / count
+    rows.append(
+        {
+            "figure": "  part: Django's handling, middleware, routing (the INSERT request's all)",
+            "guichet": f"{rest:.2f} ms ({rest / mean:.0%})",
+            "baseline": f"{insert:.2f} ms INSERT",
+        }
+    )
+    rows.append({"figure": "  parts: mean submission (timed)", "guichet": f"{mean:.2f} ms"})
+    return rows
 
 
 def emails(db: str) -> dict[str, Any]:
@@ -126,9 +207,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--submissions", type=int, default=250)
+    parser.add_argument("--parts", action="store_true", help="where a submission's CPU goes")
     parser.add_argument("--json", help="also write the rows there (for bench/run_all.py)")
     args = parser.parse_args()
-    rows = measure(args.db, args.submissions)
+    rows = measure(args.db, args.submissions, args.parts)
     print_rows("Submission CPU, in-process", rows)
     write_json(args.json, rows)
 
