@@ -17,11 +17,11 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from guichet import rows
-from guichet.mail import PlainTextEmail
 from guichet.dossiers.models import Dossier, DossierTombstone, Notification
 from guichet.dossiers.workflow import TACIT_DECISION, Action, State, state_label, workflow_of
 from guichet.identity.models import User
 from guichet.identity.service import open_names
+from guichet.mail import PlainTextEmail
 
 logger = logging.getLogger(__name__)
 
