@@ -28,6 +28,8 @@ PROOF_BATCH = 200
 OBJECT_LABELS = {
     "dossier": gettext_lazy("application"),
     "attachment": gettext_lazy("document"),
+    # A certificate or decision letter the administration issued (issued, revoked, downloaded).
+    "document": gettext_lazy("decision document"),
     "message": gettext_lazy("message"),
     "token": gettext_lazy("API token"),
     "account": gettext_lazy("account"),

@@ -39,6 +39,7 @@ from guichet.documents.models import (
 )
 from guichet.errors import ActionError, Conflict, refuse_nul
 from guichet.identity.models import Organisation, User
+from guichet.identity.service import open_names
 from guichet.vault.service import encrypt_field, owner_for, seal_attachment
 
 logger = logging.getLogger(__name__)
@@ -308,6 +309,9 @@ def do_revoke_document(user: User, document_id: Any, reason: str, comment: str) 
         number=document.number, revoked_at=now, reason=reason, document=document
     )
     DocumentEvent.objects.create(document=document, kind=DocumentEvent.Kind.REVOKED, actor=user)
+    # The entry names the agent, whose name is sealed like anyone's: unopened, display_name
+    # would be their sign-in email.
+    open_names([user])
     record_event(
         LogAction.DOCUMENT_REVOKED,
         actor=Actor(

@@ -92,10 +92,11 @@ def dossier_documents(request: HttpRequest, dossier_id: str) -> list[dict[str, A
 @router.get("/dossiers/{dossier_id}/documents/{document_id}")
 def download_document(request: HttpRequest, dossier_id: str, document_id: str) -> FileResponse:
     """The sealed PDF."""
-    document = access.access_document(_user(request), document_id)
+    user = _user(request)
+    document = access.access_document(user, document_id)
     if str(document.dossier_id) != dossier_id.lower():
         raise Http404
-    return pdf_response(document)
+    return pdf_response(user, document)
 
 
 @router.post("/documents/{document_id}/revoke", response=DocumentOut)

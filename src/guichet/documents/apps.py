@@ -16,6 +16,22 @@ class DocumentsConfig(AppConfig):
 
         pdf_speed.install()
 
+        # Identity runs account closure and export and cannot import the apps above it: a
+        # person's export holds their own certificates and decision letters too. Closure has
+        # nothing of its own to do here: documents go with their dossier (erased with it, the
+        # file by the signal below) or stay with it, and dossiers' plan already says which.
+        from guichet.documents import access
+        from guichet.identity.service import AccountData, ClosurePlan, register_account_data
+
+        register_account_data(
+            "documents",
+            AccountData(
+                plan=lambda user: ClosurePlan(),
+                close=lambda user: [],
+                export=access.export_documents,
+            ),
+        )
+
         # A document row goes when its dossier is erased (cascade): its file must go too, and
         # the dossiers app that erases knows nothing of documents.
         post_delete.connect(delete_file, sender=Document, dispatch_uid="documents_delete_file")

@@ -28,7 +28,7 @@ from guichet.documents.publication import status_list, trust_list
 from guichet.documents.render import Page, date_text, render
 from guichet.documents.verify import Verdict, verify_pdf, verify_qr
 from guichet.dossiers import access as dossier_access
-from guichet.dossiers.models import Dossier, DossierEvent
+from guichet.dossiers.models import Dossier
 from guichet.dossiers.workflow import State
 from guichet.errors import ActionError
 from guichet.identity.models import Organisation, User
@@ -71,34 +71,15 @@ def _dossier_facts(dossier_id: UUID) -> DossierFacts:
     """The ONE place documents read a dossier's content.
 
     It runs in the background worker after a decision, with no signed-in user: the platform
-    issues what the decision promised. Where dossiers seal their content (answers, comments,
-    names read through dossiers.access), it reads as the agent who took the decision, who had
-    sight of the dossier to take it, or else as the applicant, whose document it is. Before
-    that (answers in `Dossier.data`, comments and names in clear) it reads the model directly.
-    Switch here, and only here, if dossiers offer a system reader.
+    issues what the decision promised. It reads through dossiers.access's reader for the
+    platform itself, not as a person: reading "as the agent who decided" put a read in the
+    transparency log under that agent's name, which they never made, once per attempt.
     """
     dossier = Dossier.objects.select_related(
         "procedure", "organisation", "organisation__parent", "applicant"
     ).get(pk=dossier_id)
-    decision = (
-        DossierEvent.objects.filter(
-            dossier=dossier,
-            kind=DossierEvent.Kind.TRANSITION,
-            # The transition into the final state, whatever the workflow names it (a tacit
-            # decision included).
-            to_state=dossier.state,
-        )
-        .select_related("actor")
-        .order_by("-at", "-id")
-        .first()
-    )
+    content = dossier_access.read_for_decision_document(dossier)
     applicant = dossier.applicant
-    if hasattr(dossier_access, "read_answers"):
-        answers, comment, name = _read_sealed(dossier, decision)
-    else:
-        answers = dict(getattr(dossier, "data", None) or {})
-        comment = str(getattr(decision, "comment", "") or "")
-        name = str(getattr(applicant, "full_name", "") or "")
     return DossierFacts(
         dossier_id=dossier.pk,
         number=dossier.number or "",
@@ -107,37 +88,12 @@ def _dossier_facts(dossier_id: UUID) -> DossierFacts:
         organisation=dossier.organisation,
         procedure=dossier.procedure,
         applicant=applicant,
-        applicant_name=name or applicant.email,
+        applicant_name=content.applicant_name or applicant.email,
         language=applicant.language if applicant.language in LANGUAGES else "fr",
-        answers=answers,
+        answers=content.answers,
         decided_at=dossier.decided_at,
-        decision_comment=comment,
+        decision_comment=content.comment,
     )
-
-
-def _read_sealed(
-    dossier: Dossier, decision: DossierEvent | None
-) -> tuple[dict[str, Any], str, str]:
-    """Answers, the decision's comment and the applicant's name, opened by dossiers.access."""
-    from django.http import Http404
-
-    reading: Any = dossier_access  # its readers exist once dossiers seal their content
-    readers = [user for user in (getattr(decision, "actor", None), dossier.applicant) if user]
-    for reader in readers:
-        try:
-            answers = dict(reading.read_answers(reader, dossier))
-        except Http404:
-            continue  # this reader lost sight of the dossier (role removed, account closed)
-        comment = next(
-            (
-                str(event.comment)
-                for event in reading.read_history(reader, dossier)
-                if decision is not None and event.pk == decision.pk
-            ),
-            "",
-        )
-        return answers, comment, str(reading.read_applicant(reader, dossier).full_name)
-    raise ActionError(f"Nobody may read dossier {dossier.pk} to issue its document.")
 
 
 def _number(facts: DossierFacts, kind: str) -> str:
@@ -230,17 +186,16 @@ def _live(dossier_id: UUID, kind: str) -> Document | None:
 def issue(dossier_id: UUID) -> tuple[Document, bool]:
     """The dossier's live decision document, issued now if it has none; True when new.
 
-    The existing document is looked for before the dossier is read: a task run twice neither
-    opens the dossier's sealed content again nor logs a read for nothing."""
+    The existing document is looked for before the dossier is read: a task run twice does not
+    open the dossier's sealed content again for nothing."""
     kind = kind_of(dossier_id)
     existing = _live(dossier_id, kind)
     if existing is not None:
         return existing, False
     if request_id_var.get() != "-":
         return _issue_new(dossier_id, kind)
-    # Outside a request, one id for the whole issuance: the dossier reads it logs are then
-    # recorded once (dossiers' journal keeps one "opened" per request), and tell which
-    # issuance they belong to.
+    # Outside a request, one id for the whole issuance: its entry in the log ("document
+    # issued") and its log lines then tell which issuance they belong to.
     token = request_id_var.set(f"issue-{uuid4().hex[:16]}")
     try:
         return _issue_new(dossier_id, kind)

@@ -53,10 +53,11 @@ def _user(request: HttpRequest) -> User:
     return user
 
 
-def pdf_response(document: Document) -> FileResponse:
-    """The decrypted PDF as a download, never cached by shared caches."""
+def pdf_response(user: User, document: Document) -> FileResponse:
+    """The decrypted PDF as a download for `user` (read_document logs an agent's), never cached
+    by shared caches."""
     try:
-        reader = access.open_pdf(document)
+        reader = access.read_document(user, document)
     except FileNotFoundError:
         logger.error("document %s: file missing from storage", document.pk)
         raise Http404 from None
@@ -90,7 +91,7 @@ def download(request: HttpRequest, document_id: UUID) -> FileResponse:
     document = access.access_document(user, document_id)
     if document.dossier.applicant_id != user.pk:
         raise Http404  # agents download from the back office
-    return pdf_response(document)
+    return pdf_response(user, document)
 
 
 # --- The agents' back office ------------------------------------------------------------------
@@ -124,7 +125,8 @@ def agent_documents(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
 @login_required
 @require_GET
 def agent_download(request: HttpRequest, document_id: UUID) -> FileResponse:
-    return pdf_response(_agent_document(_user(request), document_id))
+    user = _user(request)
+    return pdf_response(user, _agent_document(user, document_id))
 
 
 @login_required

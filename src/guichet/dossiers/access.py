@@ -612,6 +612,61 @@ def open_people(user: AnyUser, dossiers: Sequence[Dossier]) -> None:
         open_names(person for d in dossiers for person in (d.applicant, d.assigned_to))
 
 
+def note_document_read(user: AnyUser, dossier: Dossier, document_id: object) -> None:
+    """Before a decision document of the dossier (a certificate, a decision letter: the documents
+    app keeps them) is opened for `user`: sight checked again and the download recorded, as
+    read_file does for attachments. documents.access.read_document calls it, since the dossier's
+    entries in the log are written by this app."""
+    _require_sight(user, dossier)
+    _note_read(user, dossier, "document", document_id)
+
+
+@dataclass(frozen=True)
+class DecisionContent:
+    """What the platform reads of a decided dossier to write its decision document."""
+
+    answers: dict[str, Any]
+    # The reasons given with the decision (a rejection's), "" if none.
+    comment: str
+    # "" once the applicant closed their account.
+    applicant_name: str
+
+
+def read_for_decision_document(dossier: Dossier) -> DecisionContent:
+    """The platform's own read of a decided dossier, to issue the document its decision promised
+    (documents.service, in the background worker). There is no user: the door is that the
+    dossier is decided, nothing else opens.
+
+    It writes no read entry in the transparency log, deliberately. The log records reads by
+    someone other than the citizen (journal.READS: an agent opening the dossier, a download, an
+    export), and every read code names a person who looked. Here nobody looks: the platform
+    renders a document for the citizen. What it did is in the log already, once, as "Sealed
+    document issued" by the system actor, in the transaction that stores the document
+    (documents.actions). A read entry would have to name someone who read nothing (it used to
+    name the agent who decided) and would be written again by every retry of the task.
+    """
+    if dossier.outcome not in DECISION_OUTCOMES:
+        raise PermissionDenied
+    # The transition into the final state, whatever the workflow names it (a tacit decision
+    # included); the latest, should a dossier ever be decided twice.
+    decision = (
+        DossierEvent.objects.filter(
+            dossier=dossier, kind=DossierEvent.Kind.TRANSITION, to_state=dossier.state
+        )
+        .order_by("-at", "-id")
+        .first()
+    )
+    with _vault_errors():
+        answers = _open_answers(dossier)
+        comment = (
+            decrypt_text(owner_of(dossier.pk), decision.uid, "comment", decision.comment_sealed)
+            if decision is not None and decision.comment_sealed is not None
+            else ""
+        )
+        open_names([dossier.applicant])
+    return DecisionContent(answers, comment, dossier.applicant.opened_name or "")
+
+
 # --- Finding a dossier by an exact value ---------------------------------------------------------
 
 

@@ -23,7 +23,7 @@ from guichet.catalog.workflow_def import ASSIGN_CHOSEN, ASSIGN_SELF, TransitionD
 from guichet.dossiers.models import Dossier
 from guichet.dossiers.workflow import Action
 from guichet.identity.models import Organisation, User
-from guichet.identity.service import AnyUser
+from guichet.identity.service import AnyUser, open_names
 from guichet.logs import request_id_var
 
 TRANSITIONS = {
@@ -70,12 +70,19 @@ def transition_action(
 
 # What a read of a dossier becomes in the log. A dossier page reads answers, history, messages,
 # documents and the applicant's profile: one "opened" entry per page says it, the rest would be
-# noise. Files are logged one by one; list views (names only) are not.
+# noise. Files are logged one by one, the applicant's attachments and the decision documents
+# (certificates, decision letters) alike: either takes a citizen's data out of the platform, so
+# both are "downloaded" and both count for the bulk-export alert. List views (names only) are
+# not logged.
 READS = {
     "answers": LogAction.DOSSIER_OPENED,
     "applicant_profile": LogAction.DOSSIER_OPENED,
     "file": LogAction.ATTACHMENT_DOWNLOADED,
+    "document": LogAction.ATTACHMENT_DOWNLOADED,
 }
+# What a download names in its entry, so the citizen's page tells an attachment they sent from a
+# decision document the administration issued.
+DOWNLOADED_OBJECTS = {"file": "attachment", "document": "document"}
 INSTRUCTION = gettext_noop("Instruction of the application")
 OWN_REQUEST = gettext_noop("Request of the data subject")
 
@@ -83,6 +90,11 @@ OWN_REQUEST = gettext_noop("Request of the data subject")
 def actor_for(user: User, dossier: Dossier) -> Actor:
     if user.pk == dossier.applicant_id:
         return Actor(ActorKind.CITIZEN, user.pk)
+    # Agents appear by name, and a name is sealed like anyone's: without opening it,
+    # display_name is the sign-in email, which is not who the citizen should read acted. Free
+    # when the name is already open (an action's history row opened it, or an earlier read of
+    # this request); otherwise one key lookup, then the process's key cache.
+    open_names([user])
     return Actor(
         ActorKind.AGENT,
         user.pk,
@@ -148,7 +160,7 @@ def log_read(user: AnyUser, dossier: Dossier, what: str, object_id: object = "")
     event = NewEvent(
         action,
         actor_for(user, dossier),
-        object_type="attachment" if downloaded else "dossier",
+        object_type=DOWNLOADED_OBJECTS.get(what, "dossier"),
         object_id=object_id or dossier.pk,
         subject_id=dossier.applicant_id,
         purpose=INSTRUCTION,

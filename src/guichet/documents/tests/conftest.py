@@ -2,14 +2,20 @@
 documents issued through the background task, and the poppler tools used as independent
 verifiers (skipped with the reason when missing, except in CI where they must run)."""
 
+import io
+import json
 import os
 import shutil
 import subprocess
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from guichet.audit.models import AuditEvent
+from guichet.documents.access import read_pdf
 from guichet.documents.models import Document
 from guichet.documents.service import reset_process_state
 from guichet.documents.tasks import issue_document_task
@@ -40,6 +46,45 @@ def issued(world: dict[str, User], action: str = "accept", comment: str = "") ->
     dossier = decided(world, action, comment)
     issue_document_task.enqueue(dossier_id=str(dossier.pk))
     return Document.objects.get(dossier=dossier)
+
+
+def own_pdf(document: Document) -> bytes:
+    """The PDF as its applicant gets it: their own read, checked by the reader and not logged."""
+    return read_pdf(document.dossier.applicant, document)
+
+
+def log_position() -> int:
+    """The sequence number of the log's last entry (-1 if empty)."""
+    last = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first()
+    return -1 if last is None else last
+
+
+def log_after(position: int) -> list[tuple[Any, ...]]:
+    """The entries appended after `position`, oldest first: who, in which administration, did
+    what to which object of whose data."""
+    return list(
+        AuditEvent.objects.filter(seq__gt=position)
+        .order_by("seq")
+        .values_list(
+            "action",
+            "actor_kind",
+            "actor_id",
+            "actor_name",
+            "org_name",
+            "object_type",
+            "object_id",
+            "subject_id",
+        )
+    )
+
+
+def account_export(response: Any) -> tuple[list[dict[str, Any]], dict[str, bytes]]:
+    """The documents part of an account export (page or API answer) and the archive's files."""
+    assert response.status_code == 200, response.content[:300]
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    files = {name: archive.read(name) for name in archive.namelist()}
+    account = json.loads(files.pop("account.json"))
+    return account["documents"], files
 
 
 def require_tool(name: str, package: str) -> str:

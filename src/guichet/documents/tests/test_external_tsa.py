@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 from django.core.checks import Error
 
-from guichet.documents.access import read_pdf
 from guichet.documents.service import reset_process_state
-from guichet.documents.tests.conftest import issued
+from guichet.documents.tests.conftest import issued, own_pdf
 from guichet.documents.tests.outside_tsa import OutsideTsa, serving
 from guichet.documents.tests.test_standalone import export, standalone
 from guichet.documents.verify import Check, verify_pdf
@@ -47,7 +46,7 @@ def test_a_document_stamped_outside_verifies_once_its_root_is_trusted(
     tmp_path: Path,
 ) -> None:
     document = issued(world)
-    pdf = read_pdf(document)
+    pdf = own_pdf(document)
     # Not the embedded authority's label on the page: the outside one stamped it.
     untrusted = verify_pdf(pdf)
     assert untrusted.result == "invalid"
@@ -73,7 +72,7 @@ def test_offline_without_the_root_the_outside_stamp_is_refused(
 ) -> None:
     document = issued(world)
     path = tmp_path / "document.pdf"
-    path.write_bytes(read_pdf(document))
+    path.write_bytes(own_pdf(document))
     lists = tmp_path / "lists"
     report = standalone(str(path), lists, export(lists))
     assert report["result"] == "invalid"

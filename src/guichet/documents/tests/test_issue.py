@@ -7,10 +7,9 @@ from typing import Any
 import pytest
 from django.core import mail
 
-from guichet.documents.access import read_pdf
 from guichet.documents.models import Document, DocumentKind
 from guichet.documents.tasks import issue_document_task
-from guichet.documents.tests.conftest import REASONS, decided, issued, require_tool, run
+from guichet.documents.tests.conftest import REASONS, decided, issued, own_pdf, require_tool, run
 from guichet.documents.verify import verify_pdf
 from guichet.identity.models import User
 
@@ -23,7 +22,7 @@ def test_accepting_issues_a_sealed_certificate_stored_encrypted(world: dict[str,
     assert document.kind == DocumentKind.CERTIFICATE
     stored = document.file.read()
     assert not stored.startswith(b"%PDF"), "the file on disk must be ciphertext"
-    pdf = read_pdf(document)
+    pdf = own_pdf(document)
     assert pdf.startswith(b"%PDF")
     assert hashlib.sha256(pdf).hexdigest() == document.sha256
     verdict = verify_pdf(pdf)
@@ -44,7 +43,7 @@ def test_the_certificate_says_what_is_granted_in_french(
     world: dict[str, User], tmp_path: Path
 ) -> None:
     document = issued(world)
-    text = pdf_text(read_pdf(document), tmp_path)
+    text = pdf_text(own_pdf(document), tmp_path)
     for expected in (
         "RÉPUBLIQUE DU SÉNÉGAL",
         "Commune de Dakar-Plateau",
@@ -73,7 +72,7 @@ def test_a_rejection_gives_a_decision_letter_with_the_reasons_in_english(
     document = issued(world, "reject", REASONS)
     assert document.kind == DocumentKind.DECISION_LETTER
     assert document.expires_at is None
-    text = pdf_text(read_pdf(document), tmp_path)
+    text = pdf_text(own_pdf(document), tmp_path)
     for expected in (
         "DECISION OF REJECTION",
         "REPUBLIC OF SENEGAL",
@@ -133,7 +132,7 @@ def test_the_criminal_record_certificate_expires(world: dict[str, User]) -> None
     assert document.expires_at is not None
     assert (document.expires_at - document.issued_at).days == 90
     assert (
-        verify_pdf(read_pdf(document))
+        verify_pdf(own_pdf(document))
         .document["expires_at"]
         .startswith(document.expires_at.date().isoformat())
     )

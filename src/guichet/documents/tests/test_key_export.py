@@ -13,10 +13,9 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
-from guichet.documents.access import read_pdf
 from guichet.documents.models import CertificateKind, SealCertificate
 from guichet.documents.service import reset_process_state
-from guichet.documents.tests.conftest import issued
+from guichet.documents.tests.conftest import issued, own_pdf
 from guichet.documents.verify import verify_pdf
 from guichet.identity.models import User
 from guichet.testing import export_vault_keys, reset_vault_process_state
@@ -55,7 +54,7 @@ def test_a_restored_machine_seals_under_the_same_keys(
     second = issued(world, "reject", "La pièce est illisible.")
     assert set(SealCertificate.objects.values_list("pk", flat=True)) == certificates  # no new CA
     for document in (first, second):
-        verdict = verify_pdf(read_pdf(document))
+        verdict = verify_pdf(own_pdf(document))
         assert verdict.result == "valid", [(c.name, c.status, c.detail) for c in verdict.checks]
     assert SealCertificate.objects.filter(kind=CertificateKind.CA).count() == 1
 
@@ -172,7 +171,7 @@ def test_under_transit_the_documents_keys_travel_and_the_keks_stay_in_the_servic
     second = issued(world, "reject", "La pièce est illisible.")
     assert set(SealCertificate.objects.values_list("pk", flat=True)) == certificates  # no new CA
     for document in (first, second):
-        verdict = verify_pdf(read_pdf(document))
+        verdict = verify_pdf(own_pdf(document))
         assert verdict.result == "valid", [(c.name, c.status, c.detail) for c in verdict.checks]
 
 

@@ -3,6 +3,11 @@
 Each case is tried by every persona. Anonymous visitors are sent to sign in (pages) or get 401
 (API); people who may not know the dossier exists get 404; those who see it but may not act get
 403; a refused request leaves the documents as they were, an allowed revocation changes them.
+
+And what each request leaves in the transparency log: an agent's download is one entry in the
+agent's name (a decision document names the applicant and carries their answers); the
+applicant's own download none (the log says who else looked); a revocation one entry in the
+supervisor's name; a refusal none.
 """
 
 from collections.abc import Callable, Mapping
@@ -11,8 +16,9 @@ from typing import Any
 
 import pytest
 
+from guichet.audit.models import Action as LogAction
 from guichet.documents.models import Document, DocumentEvent, StatusListEntry
-from guichet.documents.tests.conftest import issued
+from guichet.documents.tests.conftest import issued, log_after, log_position
 from guichet.dossiers.tests.test_pages_support import (  # noqa: F401 (strict_html is autouse)
     client_for,
     strict_html,
@@ -129,6 +135,37 @@ def snapshot(document: Document) -> tuple[Any, ...]:
     )
 
 
+NAMES = {"instructor": "Fatou Ndiaye", "supervisor": "Ibrahima Sarr"}
+
+
+def expected_entries(
+    world: dict[str, User], document: Document, case: Case, persona: str
+) -> list[tuple[Any, ...]]:
+    """(action, actor kind, actor id, actor name, administration, object type, object id,
+    subject) of each entry the request must add to the log."""
+    allowed = case.expected[persona] in (200, DONE)
+    if not allowed or persona not in NAMES:
+        return []  # a refusal, a list, the applicant's own download
+    if "download" in case.name:
+        action = LogAction.ATTACHMENT_DOWNLOADED
+    elif case.name == "revoke":
+        action = LogAction.DOCUMENT_REVOKED
+    else:
+        return []  # lists and the revocation form show numbers and dates, no personal data
+    return [
+        (
+            action,
+            "agent",
+            str(world[persona].pk),
+            NAMES[persona],  # the agent's name, never their sign-in email
+            "Commune de Dakar-Plateau",
+            "document",
+            str(document.pk),
+            str(world["citizen_a"].pk),
+        )
+    ]
+
+
 def check(response: Any, case: Case, expected: int | str, changed: bool) -> None:
     if expected == LOGIN:
         assert response.status_code == 302
@@ -148,6 +185,7 @@ def test_pages(world: dict[str, User], case: Case, persona: str) -> None:
     document = issued(world)
     client = client_for(None if persona == "anonymous" else world[persona])
     before = snapshot(document)
+    logged = log_position()
     url = case.url(document)
     response = client.get(url) if case.method == "get" else client.post(url, dict(case.data or {}))
     check(response, case, case.expected[persona], snapshot(document) != before)
@@ -156,6 +194,7 @@ def test_pages(world: dict[str, User], case: Case, persona: str) -> None:
     if response.status_code == 200 and "download" in case.name:
         assert b"".join(response.streaming_content).startswith(b"%PDF")  # type: ignore[attr-defined]
         assert response["Cache-Control"] == "private, no-store"
+    assert log_after(logged) == expected_entries(world, document, case, persona)
 
 
 @pytest.mark.parametrize("persona", PERSONAS)
@@ -164,6 +203,7 @@ def test_api(world: dict[str, User], case: Case, persona: str) -> None:
     document = issued(world)
     client = ApiClient(None if persona == "anonymous" else world[persona])
     before = snapshot(document)
+    logged = log_position()
     url = case.url(document)
     response = client.get(url) if case.method == "get" else client.post(url, dict(case.data or {}))
     check(response, case, case.expected[persona], snapshot(document) != before)
@@ -171,6 +211,7 @@ def test_api(world: dict[str, User], case: Case, persona: str) -> None:
         assert [row["number"] for row in response.json()] == [document.number]
     if response.status_code == 200 and case.name == "download":
         assert b"".join(response.streaming_content).startswith(b"%PDF")
+    assert log_after(logged) == expected_entries(world, document, case, persona)
 
 
 def test_a_stranger_cannot_tell_a_real_document_from_a_made_up_one(world: dict[str, User]) -> None:

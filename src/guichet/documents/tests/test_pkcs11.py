@@ -13,10 +13,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from guichet.documents import pki
-from guichet.documents.access import read_pdf
 from guichet.documents.models import SealCertificate
 from guichet.documents.service import reset_process_state
-from guichet.documents.tests.conftest import issued, nss_database, require_tool, run
+from guichet.documents.tests.conftest import issued, nss_database, own_pdf, require_tool, run
 from guichet.documents.verify import verify_pdf
 from guichet.identity.models import User
 from guichet.testing import reset_vault_process_state
@@ -70,7 +69,7 @@ def test_a_document_sealed_in_the_hsm_verifies(
     assert {row.kind for row in rows} == {"ca", "tsa", "seal"}
     assert {row.key_provider for row in rows} == {"pkcs11"}
     assert not (vault_keys / "signing").exists(), "no signing key may be written to disk"
-    pdf = read_pdf(document)
+    pdf = own_pdf(document)
     assert verify_pdf(pdf).result == "valid"
 
     # The process is already logged in to the token (login is per application): a plain

@@ -10,9 +10,8 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from django.core.management import CommandError, call_command
 
-from guichet.documents.access import read_pdf
 from guichet.documents.models import SealCertificate
-from guichet.documents.tests.conftest import issued
+from guichet.documents.tests.conftest import issued, own_pdf
 from guichet.documents.verify import verify_pdf
 from guichet.identity.models import User
 
@@ -58,7 +57,7 @@ def test_issue_supersedes_and_old_documents_stay_valid(world: dict[str, User]) -
     assert first.status == "superseded"
     second = SealCertificate.objects.get(kind="seal", status="active")
     assert second.kid != first.kid
-    assert verify_pdf(read_pdf(document)).result == "valid"
+    assert verify_pdf(own_pdf(document)).result == "valid"
     assert issued(world).seal_id == second.pk
     listing = pki("list")
     assert "superseded" in listing and "CA SHA-256 fingerprint" in listing

@@ -18,10 +18,9 @@ from django.test import Client
 from pyhanko.pdf_utils.reader import PdfFileReader
 
 from guichet.documents import qr
-from guichet.documents.access import read_pdf
 from guichet.documents.keys import raw_signature
 from guichet.documents.models import Document
-from guichet.documents.tests.conftest import issued
+from guichet.documents.tests.conftest import issued, own_pdf
 from guichet.documents.verify import verify_qr
 from guichet.identity.models import User
 
@@ -29,7 +28,7 @@ pytestmark = pytest.mark.django_db
 
 
 def qr_text_of(document: Document) -> str:
-    return str(PdfFileReader(io.BytesIO(read_pdf(document))).root["/GuichetQR"])
+    return str(PdfFileReader(io.BytesIO(own_pdf(document))).root["/GuichetQR"])
 
 
 def b64url(text: str) -> bytes:

@@ -11,9 +11,8 @@ from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 
-from guichet.documents.access import read_pdf, revocation_comment
 from guichet.documents.models import Document, StatusListEntry
-from guichet.documents.tests.conftest import issued
+from guichet.documents.tests.conftest import account_export, issued, own_pdf
 from guichet.dossiers.tests.test_pages_support import (  # noqa: F401 (strict_html is autouse)
     client_for,
     strict_html,
@@ -47,7 +46,7 @@ def test_a_revoked_document_is_reported_revoked_everywhere(
     world: dict[str, User], tmp_path: Path, django_capture_on_commit_callbacks: Any
 ) -> None:
     document = issued(world)
-    pdf = read_pdf(document)
+    pdf = own_pdf(document)
     public = client_for(None)
     assert document.number not in status_numbers(public)
     mail.outbox.clear()
@@ -58,7 +57,11 @@ def test_a_revoked_document_is_reported_revoked_everywhere(
     assert document.revoked_at is not None
     assert document.revocation_reason == "issued_in_error"
     assert document.revoked_by == world["supervisor"]
-    assert revocation_comment(document) == EXPLANATION
+    # The reasons are sealed, and the applicant finds them in their account export.
+    (exported,) = account_export(client_for(world["citizen_a"]).get("/account/export/"))[0]
+    assert exported["number"] == document.number
+    assert exported["revocation_reason"] == "issued_in_error"
+    assert exported["revocation_comment"] == EXPLANATION
     assert document.revocation_comment_sealed is not None
     assert EXPLANATION.encode() not in bytes(document.revocation_comment_sealed)
     assert [m.to for m in mail.outbox] == [[world["citizen_a"].email]]
@@ -143,7 +146,7 @@ def test_revoking_a_seal_certificate_revokes_what_it_sealed(world: dict[str, Use
 
     document = issued(world)
     call_command("pki", "revoke", "commune-dakar-plateau", stdout=StringIO())
-    verdict = verify_pdf(read_pdf(document))
+    verdict = verify_pdf(own_pdf(document))
     assert verdict.result == "revoked"
     assert any(
         "seal certificate was revoked" in check.detail or "émetteur a été révoqué" in check.detail

@@ -15,11 +15,11 @@ from cryptography.hazmat.primitives import serialization
 from pyhanko.pdf_utils.reader import PdfFileReader
 
 from guichet.documents import pki
-from guichet.documents.access import read_pdf
 from guichet.documents.tests.conftest import (
     empty_nss_database,
     issued,
     nss_database,
+    own_pdf,
     require_tool,
     run,
 )
@@ -41,7 +41,7 @@ def flip_one_byte(pdf: bytes) -> bytes:
 
 def test_pdfsig_reports_the_seal_valid_and_trusted(world: dict[str, User], tmp_path: Path) -> None:
     pdfsig = require_tool("pdfsig", "poppler-utils")
-    pdf = read_pdf(issued(world))
+    pdf = own_pdf(issued(world))
     path = tmp_path / "certificate.pdf"
     path.write_bytes(pdf)
     database = nss_database(tmp_path / "nss", _ca_pem())
@@ -58,7 +58,7 @@ def test_one_changed_byte_makes_pdfsig_and_our_verifier_say_invalid(
     world: dict[str, User], tmp_path: Path
 ) -> None:
     pdfsig = require_tool("pdfsig", "poppler-utils")
-    pdf = read_pdf(issued(world))
+    pdf = own_pdf(issued(world))
     assert verify_pdf(pdf).result == "valid"
     tampered = flip_one_byte(pdf)
     path = tmp_path / "tampered.pdf"
@@ -77,7 +77,7 @@ def test_without_our_ca_pdfsig_still_checks_the_signature_but_not_the_issuer(
 ) -> None:
     pdfsig = require_tool("pdfsig", "poppler-utils")
     path = tmp_path / "certificate.pdf"
-    path.write_bytes(read_pdf(issued(world)))
+    path.write_bytes(own_pdf(issued(world)))
     result = run(pdfsig, "-nssdir", empty_nss_database(tmp_path / "empty"), str(path))
     assert "Signature Validation: Signature is Valid." in result.stdout
     assert "Certificate is Trusted" not in result.stdout
@@ -92,7 +92,7 @@ def test_the_qr_code_on_the_page_scans_to_the_sealed_qr_text(
     if zbarimg is None:
         pytest.skip("zbarimg is not installed (apt-get install zbar-tools)")
     pdftoppm = require_tool("pdftoppm", "poppler-utils")
-    pdf = read_pdf(issued(world))
+    pdf = own_pdf(issued(world))
     (tmp_path / "certificate.pdf").write_bytes(pdf)
     assert (
         run(

@@ -15,9 +15,8 @@ from django.core.management import call_command
 from pyhanko.pdf_utils.reader import PdfFileReader
 
 from guichet.documents import pki, publication
-from guichet.documents.access import read_pdf
 from guichet.documents.actions import do_revoke_document
-from guichet.documents.tests.conftest import issued
+from guichet.documents.tests.conftest import issued, own_pdf
 from guichet.documents.tests.test_qr import pack, unpack
 from guichet.documents.tests.test_seal_pdfsig import flip_one_byte
 from guichet.documents.verify import Verdict, verify_pdf, verify_qr
@@ -86,7 +85,7 @@ def export(directory: Path) -> str:
 
 def test_both_verifiers_agree(world: dict[str, User], tmp_path: Path) -> None:
     document = issued(world)
-    pdf = read_pdf(document)
+    pdf = own_pdf(document)
     qr_text = str(PdfFileReader(io.BytesIO(pdf)).root["/GuichetQR"])
     lists = tmp_path / "lists"
     fingerprint = export(lists)
@@ -134,7 +133,7 @@ def test_the_standalone_verifier_refuses_lists_from_another_ca(
     document = issued(world)
     lists = tmp_path / "lists"
     export(lists)
-    (tmp_path / "good.pdf").write_bytes(read_pdf(document))
+    (tmp_path / "good.pdf").write_bytes(own_pdf(document))
     result = subprocess.run(  # noqa: S603
         [
             sys.executable,

@@ -13,9 +13,8 @@ from django.test import Client
 
 from guichet.audit.actions import do_sign_checkpoint
 from guichet.documents import publication
-from guichet.documents.access import read_pdf
 from guichet.documents.models import Document
-from guichet.documents.tests.conftest import issued
+from guichet.documents.tests.conftest import issued, own_pdf
 from guichet.documents.tests.test_standalone import export, standalone
 from guichet.documents.verify import verify_pdf, verify_qr
 from guichet.identity.models import User
@@ -49,7 +48,7 @@ def test_before_a_checkpoint_the_log_is_not_checked_and_the_document_stays_valid
     world: dict[str, User],
 ) -> None:
     document = issued(world)
-    verdict = verify_pdf(read_pdf(document))
+    verdict = verify_pdf(own_pdf(document))
     assert verdict.result == "valid"
     status, detail = log_check(verdict.checks)
     assert status == "not_checked"
@@ -62,7 +61,7 @@ def test_after_a_checkpoint_every_built_in_verifier_reports_the_inclusion(
 ) -> None:
     document = issued(world)
     do_sign_checkpoint()
-    pdf = read_pdf(document)
+    pdf = own_pdf(document)
     assert document.log_seq is not None
     verdict = verify_pdf(pdf)
     assert verdict.result == "valid"
@@ -104,7 +103,7 @@ def test_the_standalone_tool_checks_a_downloaded_proof_offline(
     document = issued(world)
     do_sign_checkpoint()
     pdf_path = tmp_path / "document.pdf"
-    pdf_path.write_bytes(read_pdf(document))
+    pdf_path.write_bytes(own_pdf(document))
     proof = tmp_path / "document.tlog-proof"
     proof.write_bytes(Client().get(proof_url(document)).content)
     lists = tmp_path / "lists"
@@ -127,7 +126,7 @@ def test_a_proof_of_another_document_or_a_tampered_one_makes_it_invalid(
     first, second = issued(world), issued(world)
     do_sign_checkpoint()
     pdf_path = tmp_path / "first.pdf"
-    pdf_path.write_bytes(read_pdf(first))
+    pdf_path.write_bytes(own_pdf(first))
     lists = tmp_path / "lists"
     fingerprint = export(lists)
 
@@ -158,7 +157,7 @@ def test_a_proof_checked_against_another_logs_key_fails(
     document = issued(world)
     do_sign_checkpoint()
     pdf_path = tmp_path / "document.pdf"
-    pdf_path.write_bytes(read_pdf(document))
+    pdf_path.write_bytes(own_pdf(document))
     proof = tmp_path / "document.tlog-proof"
     proof.write_bytes(Client().get(proof_url(document)).content)
     lists = tmp_path / "lists"

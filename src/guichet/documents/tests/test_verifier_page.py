@@ -8,8 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import translation
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from guichet.documents.access import read_pdf
-from guichet.documents.tests.conftest import issued
+from guichet.documents.tests.conftest import issued, own_pdf
 from guichet.documents.tests.test_seal_pdfsig import flip_one_byte
 from guichet.documents.views import CHECK_LABELS
 from guichet.dossiers.tests.test_pages_support import (  # noqa: F401 (strict_html is autouse)
@@ -27,7 +26,7 @@ def upload(pdf: bytes) -> SimpleUploadedFile:
 
 
 def test_an_anonymous_visitor_checks_a_pdf_and_a_qr_text(world: dict[str, User]) -> None:
-    pdf = read_pdf(issued(world))
+    pdf = own_pdf(issued(world))
     visitor = client_for(None)
     with translation.override("fr"):
         log_label = str(CHECK_LABELS["transparency_log"])
@@ -70,7 +69,7 @@ def test_not_a_pdf_is_invalid_not_an_error(world: dict[str, User]) -> None:
 
 
 def test_the_api_verifies_without_a_token(world: dict[str, User]) -> None:
-    pdf = read_pdf(issued(world))
+    pdf = own_pdf(issued(world))
     qr_text = str(PdfFileReader(io.BytesIO(pdf)).root["/GuichetQR"])
     anonymous = ApiClient(None)
     assert anonymous.post("verify/qr", {"qr": qr_text}).json()["result"] == "valid"
@@ -93,7 +92,7 @@ def test_the_api_verifies_without_a_token(world: dict[str, User]) -> None:
     ids=["half", "truncated", "no-byte-range", "no-qr", "garbage", "twice"],
 )
 def test_damaged_files_are_invalid_never_an_error(world: dict[str, User], damage: Any) -> None:
-    pdf = read_pdf(issued(world))
+    pdf = own_pdf(issued(world))
     response = client_for(None).post("/verifier", {"file": upload(damage(pdf))})
     assert response.status_code == 200
     assert (

@@ -4,7 +4,8 @@ One case = one request on a dossier in a given state, with the status each perso
 Personas missing from a case's table get the default for the state: 404 for everyone but the
 owner on a draft; 404 for citizen_b, other_agent and admin on a submitted dossier; 401 for
 anonymous always. Every refused request must leave the database and the stored files as they
-were.
+were. A download leaves one entry in the transparency log in the agent's name when an agent
+downloads, none when the applicant does or when refused.
 """
 
 from collections.abc import Callable
@@ -15,6 +16,8 @@ from typing import Any
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from guichet.audit.models import Action as LogAction
+from guichet.audit.models import AuditEvent
 from guichet.catalog.models import Procedure
 from guichet.dossiers import actions
 from guichet.dossiers.models import Dossier
@@ -322,6 +325,18 @@ def _send(client: ApiClient, case: Case, path: str, body: Any) -> Any:
     return client.post(path, body)
 
 
+AGENT_NAMES = {"instructor": "Fatou Ndiaye", "supervisor": "Ibrahima Sarr"}
+
+
+def _downloads_after(position: int | None) -> list[tuple[Any, ...]]:
+    entries = AuditEvent.objects.filter(seq__gt=-1 if position is None else position)
+    return list(
+        entries.filter(action=LogAction.ATTACHMENT_DOWNLOADED)
+        .order_by("seq")
+        .values_list("actor_id", "actor_name", "org_name", "object_id", "subject_id")
+    )
+
+
 @pytest.mark.parametrize("persona", PERSONAS)
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_permission_matrix(
@@ -335,11 +350,28 @@ def test_permission_matrix(
     attachment = dossier.attachments.get()
     path = case.path.format(dossier=dossier.pk, attachment=attachment.pk)
     before = _snapshot(dossier.pk, tmp_path)
+    logged = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first()
 
     response = _send(api[persona], case, path, case.body(world))
 
     expected = case.status_for(persona)
     assert response.status_code == expected, response.content
+    if case.name.startswith("download"):
+        # An agent's download names them; the applicant's own and refusals leave nothing.
+        agent = AGENT_NAMES.get(persona) if expected == 200 else None
+        assert _downloads_after(logged) == (
+            [
+                (
+                    str(world[persona].pk),
+                    agent,
+                    "Commune de Dakar-Plateau",
+                    str(attachment.pk),
+                    str(dossier.applicant_id),
+                )
+            ]
+            if agent
+            else []
+        )
     if expected >= 400:
         code = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 409: "conflict"}
         assert response.json()["code"] == code[expected]

@@ -2,7 +2,8 @@
 
 Each case is tried by every persona. Anonymous visitors are sent to sign in; people who may not
 know the dossier exists get 404; a refused request leaves the database as it was, and an allowed
-one really changes it.
+one really changes it. A download of an attachment leaves one entry in the transparency log in
+the agent's name when an agent downloads it, none when the applicant does or when refused.
 """
 
 from collections.abc import Callable, Mapping
@@ -11,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from guichet.audit.models import Action as LogAction
+from guichet.audit.models import AuditEvent
 from guichet.dossiers.models import Dossier
 from guichet.dossiers.tests.test_pages_support import (  # noqa: F401 (strict_html is autouse)
     client_for,
@@ -241,6 +244,36 @@ CASES = [
 ]
 
 
+DOWNLOADS = {"document, applicant side", "document of a draft", "document, agent side"}
+AGENT_NAMES = {"instructor": "Fatou Ndiaye", "supervisor": "Ibrahima Sarr"}
+
+
+def _reads_after(position: int | None) -> list[tuple[Any, ...]]:
+    entries = AuditEvent.objects.filter(seq__gt=-1 if position is None else position)
+    return list(
+        entries.filter(action__gte=200, action__lt=300)
+        .order_by("seq")
+        .values_list("action", "actor_id", "actor_name", "org_name", "object_type", "object_id")
+    )
+
+
+def _expected_reads(case: Case, persona: str, context: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """An agent's download: one entry naming them; the applicant's own or a refusal: none."""
+    if case.expected[persona] != 200 or persona not in AGENT_NAMES:
+        return []
+    attachment = context["submitted"].attachments.get()
+    return [
+        (
+            LogAction.ATTACHMENT_DOWNLOADED,
+            str(context[persona].pk),
+            AGENT_NAMES[persona],
+            "Commune de Dakar-Plateau",
+            "attachment",
+            str(attachment.pk),
+        )
+    ]
+
+
 @pytest.mark.parametrize("persona", PERSONAS)
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 def test_permission_matrix(world: dict[str, User], case: Case, persona: str) -> None:
@@ -250,6 +283,7 @@ def test_permission_matrix(world: dict[str, User], case: Case, persona: str) -> 
     url = case.url(context)
     client = client_for(None if persona == "anonymous" else world[persona])
     before = snapshot(draft, submitted)
+    logged = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first()
 
     response = client.get(url) if case.method == "get" else client.post(url, case.data(context))
 
@@ -266,6 +300,8 @@ def test_permission_matrix(world: dict[str, User], case: Case, persona: str) -> 
         assert snapshot(draft, submitted) != before
     else:
         assert snapshot(draft, submitted) == before
+    if case.name in DOWNLOADS:
+        assert _reads_after(logged) == _expected_reads(case, persona, context)
 
 
 def test_a_stranger_cannot_tell_a_real_dossier_from_a_made_up_one(world: dict[str, User]) -> None:

@@ -193,7 +193,9 @@ def documents_view(path: str) -> None:
     from guichet.documents.models import Document, SealCertificate
     from guichet.documents.verify import verify_pdf
 
-    verdicts = {str(d.pk): verify_pdf(read_pdf(d)).result for d in Document.objects.order_by("pk")}
+    documents = Document.objects.select_related("dossier__applicant").order_by("pk")
+    # Read back as their applicant would download them (own reads: checked, not logged).
+    verdicts = {str(d.pk): verify_pdf(read_pdf(d.dossier.applicant, d)).result for d in documents}
     certificates = sorted(str(pk) for pk in SealCertificate.objects.values_list("pk", flat=True))
     Path(path).write_text(json.dumps({"verdicts": verdicts, "certificates": certificates}))
 
