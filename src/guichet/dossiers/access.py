@@ -473,7 +473,8 @@ def owner_of(dossier_id: Any) -> str:
 
 def _note_read(user: AnyUser, dossier: Dossier | None, what: str, object_id: object = "") -> None:
     """Record a read of personal data in the transparency log: who, which dossier, what
-    (answers, history, messages, documents, a file, the applicant's profile or name, a search).
+    (answers, history, messages, documents, a file, a decision document, the applicant's profile
+    or name, a search).
 
     Called after the permission check, for every reader; journal.log_read keeps what matters
     (someone other than the applicant opening the dossier or downloading a file). A search by
