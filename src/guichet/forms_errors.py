@@ -17,14 +17,19 @@ def error_summary(
     errors: Mapping[str, Iterable[object]],
     box: Callable[[str], tuple[str, str]],
     others: Iterable[str] = (),
+    *,
+    href: Callable[[str, str], str] | None = None,
 ) -> list[SummaryRow]:
     """`others` first (problems no box holds), then each error under its name; `box(name)` says
-    the (target id, label) of that name's box, ("", "") when none: the message alone."""
-    rows = [{"target": "", "text": str(text)} for text in others]
+    the (target id, label) of that name's box, ("", "") when none: the message alone. The link
+    is `#target`, unless `href(name, target)` names another page (a form's other step), or ""
+    for none."""
+    rows = [{"target": "", "href": "", "text": str(text)} for text in others]
     for name, messages in errors.items():
         target, label = box(name)
+        link = href(name, target) if href is not None else (f"#{target}" if target else "")
         for message in messages:
-            rows.append({"target": target, "text": _labelled(label, str(message))})
+            rows.append({"target": target, "href": link, "text": _labelled(label, str(message))})
     return rows
 
 

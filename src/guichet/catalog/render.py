@@ -193,10 +193,28 @@ class PageView:
     title: str
     items: list[FieldView]
     editable: bool = True
+    # Where the page stands in forms.pages(form), hidden pages counted: unlike its rank among
+    # the visible pages, it does not move when an answer shows or hides another page.
+    position: int = 0
 
     @property
     def html(self) -> SafeString:
         return render_items(self.items, self.editable)
+
+    @property
+    def names(self) -> set[str]:
+        """Every input name on the page, down to a block's rows and an address's parts."""
+        found: set[str] = set()
+
+        def walk(views: Iterable[FieldView]) -> None:
+            for view in views:
+                found.add(view.name)
+                walk(view.parts)
+                for row in view.rows:
+                    walk(row.items)
+
+        walk(self.items)
+        return found
 
 
 @dataclass
@@ -217,6 +235,19 @@ class FormView:
     @property
     def documents(self) -> list[FieldView]:
         return [item for item in self.items if item.type == "file"]
+
+    @property
+    def steps(self) -> list[PageView]:
+        """The pages an applicant goes through one at a time: those with something on them."""
+        return [page for page in self.pages if page.items]
+
+    def step_of(self, name: str) -> int:
+        """The step (from 1) showing the answer at this dotted path, 0 when none shows it."""
+        head = name.split(".", 1)[0]
+        for number, page in enumerate(self.steps, start=1):
+            if any(item.name == head for item in page.items):
+                return number
+        return 0
 
 
 def form_value(spec: dict[str, Any], stored: Any) -> str:
@@ -426,7 +457,7 @@ def build_form(
     result: list[PageView] = []
     has_conditions = False
     visible = {id(spec) for spec in visible_items(form, stored)}
-    for page in pages(form):
+    for position, page in enumerate(pages(form)):
         title = ""
         items: list[FieldView] = []
         for spec in page:
@@ -443,7 +474,7 @@ def build_form(
             name = str(spec.get("name", ""))
             items.append(builder.item(spec, values.get(name), stored.get(name), name))
         if items or title:
-            result.append(PageView(title, items, editable))
+            result.append(PageView(title, items, editable, position))
     return FormView(result, has_conditions, builder.index)
 
 

@@ -8,6 +8,7 @@ than offer a way around that check.
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 from uuid import UUID
@@ -28,7 +29,7 @@ from guichet.catalog.forms import compute_fee
 from guichet.catalog.models import Procedure
 from guichet.catalog.service import published_procedures
 from guichet.catalog.workflow_def import DECISION_OUTCOMES, TransitionDef, Workflow
-from guichet.dossiers import access, actions
+from guichet.dossiers import access, actions, steps
 from guichet.dossiers.api import attachment_response
 from guichet.dossiers.forms_web import (
     FormView,
@@ -133,16 +134,20 @@ def _last_into(events: list[DossierEvent], state: str) -> DossierEvent | None:
 
 
 def _error_summary(
-    form_view: FormView | None, errors: dict[str, list[str]], extra_ids: dict[str, str]
+    form_view: FormView | None,
+    errors: dict[str, list[str]],
+    extra_ids: dict[str, str],
+    href: Callable[[str, str], str] | None = None,
 ) -> list[dict[str, str]]:
-    """One line per error, each a link to its field, for the box at the top of the page."""
+    """One line per error, each a link to its field, for the box at the top of the page;
+    `href(name, target)` links elsewhere than to the page itself (another step's field)."""
     known = form_view.index if form_view is not None else {}
 
     def box(name: str) -> tuple[str, str]:
         view = known.get(name)
         return (view.id, view.label) if view else (extra_ids.get(name, ""), "")
 
-    return error_summary(errors, box)
+    return error_summary(errors, box, href=href)
 
 
 def _shared_context(user: User, dossier: Dossier) -> dict[str, Any]:
@@ -225,6 +230,275 @@ def _applicant_page(
     return render(request, "dossiers/detail.html", context, status=status)
 
 
+# --- A form of several pages, one step at a time (dossiers/steps.py) ----------------------------
+
+
+@dataclass
+class _Draft:
+    """An editable dossier whose form has several pages, with what every one of its steps
+    shows. Read once per request, through access.py like any page."""
+
+    user: User
+    dossier: Dossier
+    abilities: dict[str, bool]
+    definition: dict[str, Any]
+    changes: list[str]
+    answers: dict[str, Any]
+    attachments: list[Attachment]
+
+    @property
+    def form(self) -> list[dict[str, Any]]:
+        return list(self.definition.get("form") or [])
+
+    def view(
+        self,
+        *,
+        errors: dict[str, list[str]] | None = None,
+        typed: dict[str, Any] | None = None,
+        add_row: str = "",
+        editable: bool = True,
+    ) -> FormView:
+        return build_form(
+            self.form,
+            self.answers,
+            errors=errors,
+            typed=typed,
+            attachments=self.attachments,
+            add_row=add_row,
+            editable=editable,
+        )
+
+
+def _stepped_draft(user: User, dossier: Dossier) -> _Draft | None:
+    """The dossier as its steps need it; None when its page shows the whole form at once (a
+    form of one page, or a dossier its applicant may no longer change)."""
+    abilities = access.get_abilities(user, dossier)
+    if not abilities.get(access.EDIT):
+        return None
+    definition, changes = dossier_definition(dossier)
+    if not steps.is_stepped(list(definition.get("form") or [])):
+        return None
+    answers = access.read_answers(user, dossier)
+    attachments = access.read_attachments(user, dossier)
+    return _Draft(user, dossier, abilities, definition, changes, answers, attachments)
+
+
+def _open_step(request: HttpRequest, draft: _Draft, raw: str) -> HttpResponse:
+    """GET of a step. Without `step`, a draft nothing was saved to opens on its first step and
+    any other on its review, which is also the dossier's page (history, messages)."""
+    view = draft.view(add_row=request.GET.get("add", "")[:64])
+    if not raw:
+        first = not draft.answers and not draft.attachments and view.steps
+        return _step_page(request, draft, view, 1) if first else _review_page(request, draft)
+    step = steps.resolve_step(raw, len(view.steps))
+    if str(step) != raw:
+        return redirect(steps.step_url(draft.dossier.pk, step))
+    if step == steps.REVIEW:
+        return _review_page(request, draft)
+    return _step_page(request, draft, view, int(step))
+
+
+def _step_href(dossier: Dossier, view: FormView, here: int) -> Callable[[str, str], str]:
+    """Error summary links: to the field on this step, or to the step that shows it."""
+
+    def href(name: str, target: str) -> str:
+        number = view.step_of(name)
+        if not target or not number:
+            return ""
+        return f"#{target}" if number == here else steps.step_url(dossier.pk, number, anchor=target)
+
+    return href
+
+
+def _step_page(
+    request: HttpRequest,
+    draft: _Draft,
+    view: FormView,
+    number: int,
+    *,
+    status: int = 200,
+    errors: dict[str, list[str]] | None = None,
+    notice: str = "",
+) -> HttpResponse:
+    """One page of the form, light for a slow network: no history, no messages (the review
+    step, the dossier's page, has them)."""
+    errors = errors or {}
+    page = view.steps[number - 1]
+    title = page.title or _("Your answers")
+    context = {
+        "dossier": draft.dossier,
+        "procedure": draft.dossier.procedure,
+        "abilities": draft.abilities,
+        "changes": draft.changes,
+        "step": page,
+        "number": number,
+        "total": len(view.steps) + 1,
+        "step_title": title,
+        "is_last": number == len(view.steps),
+        "has_files": any(item.type == "file" for item in page.items),
+        "has_conditions": view.has_conditions,
+        "errors": errors,
+        "has_errors": bool(errors),
+        "error_summary": _error_summary(
+            view, errors, {}, href=_step_href(draft.dossier, view, number)
+        ),
+        "notice": notice,
+        "page_url": steps.step_url(draft.dossier.pk, number),
+    }
+    return render(request, "dossiers/step.html", context, status=status)
+
+
+def _review_page(
+    request: HttpRequest,
+    draft: _Draft,
+    *,
+    status: int = 200,
+    errors: dict[str, list[str]] | None = None,
+    notice: str = "",
+) -> HttpResponse:
+    errors = errors or {}
+    view = draft.view(errors=errors, editable=False)
+    dossier = draft.dossier
+    context = {
+        **_shared_context(draft.user, dossier),
+        "abilities": draft.abilities,
+        "changes": draft.changes,
+        "pages": [
+            {"number": number, "page": page, "url": steps.step_url(dossier.pk, number)}
+            for number, page in enumerate(view.steps, start=1)
+        ],
+        "number": len(view.steps) + 1,
+        "fee": compute_fee(draft.definition.get("fees"), draft.answers),
+        "errors": errors,
+        "has_errors": bool(errors),
+        "error_summary": _error_summary(view, errors, {}, href=_step_href(dossier, view, 0)),
+        "notice": notice,
+        "page_url": steps.step_url(dossier.pk, steps.REVIEW),
+    }
+    return render(request, "dossiers/review.html", context, status=status)
+
+
+def _save_step(request: HttpRequest, draft: _Draft, position: int) -> HttpResponse:
+    """Save one step: its answers (the other pages' are kept: do_update_answers merges), the
+    files chosen on it, a document removed from it; then go where the button said. Refused
+    answers show the same step again with what was typed; the files are sent all the same,
+    since a browser cannot keep a chosen file across pages."""
+    items = steps.page_items(draft.form, position)
+    if items is None:
+        return redirect("dossier_detail", draft.dossier.pk)
+    user, dossier = draft.user, draft.dossier
+    intent = request.POST.get("intent", "next")[:200]
+    verb, _sep, target = intent.partition(":")
+    data = answers_from_post(items, request.POST, remove_row=target if verb == "remove" else "")
+    errors: dict[str, list[str]] = {}
+    try:
+        actions.do_update_answers(user, dossier.pk, data)
+    except Conflict as error:
+        return _moved_on(request, draft, error)
+    except ActionError as error:
+        errors = error.fields or {"": [error.message]}
+    errors.update(_step_files(request, draft, items, verb, target))
+    fresh = _fresh(draft)
+    if errors:
+        view = fresh.view(errors=errors, typed=data, add_row=target if verb == "add" else "")
+        number = _number_or_first(view, position)
+        return _step_page(request, fresh, view, number, status=400, errors=errors)
+    messages.success(request, _("Your answers are saved."))
+    return redirect(_after_step(draft, fresh, position, verb, target))
+
+
+def _moved_on(request: HttpRequest, draft: _Draft, error: Conflict) -> HttpResponse:
+    """409: the dossier changed meanwhile; its page as it is now, with the reason."""
+    dossier = _own_dossier(draft.user, draft.dossier.pk)
+    fresh = _stepped_draft(draft.user, dossier)
+    if fresh is None:
+        return _applicant_page(request, dossier, status=409, notice=error.message)
+    return _review_page(request, fresh, status=409, notice=error.message)
+
+
+def _fresh(draft: _Draft) -> _Draft:
+    fresh = _stepped_draft(draft.user, _own_dossier(draft.user, draft.dossier.pk))
+    if fresh is None:
+        raise PermissionDenied  # the dossier left the applicant's hands meanwhile
+    return fresh
+
+
+def _number_or_first(view: FormView, position: int) -> int:
+    return steps.number_at(view, position) or 1
+
+
+def _step_files(
+    request: HttpRequest, draft: _Draft, items: list[dict[str, Any]], verb: str, target: str
+) -> dict[str, list[str]]:
+    """Send the files chosen on this step and remove the document asked for; the refusals,
+    by field, for the page."""
+    user, dossier_id = draft.user, draft.dossier.pk
+    errors: dict[str, list[str]] = {}
+    if verb == "drop":
+        try:
+            actions.do_remove_attachment(user, dossier_id, target)
+        except Http404:
+            pass  # removed meanwhile (another tab, a second press): nothing left to do
+        else:
+            messages.success(request, _("The document is removed."))
+    for spec in items:
+        name = str(spec.get("name", ""))
+        upload = request.FILES.get(f"upload-{name}") if spec.get("type") == "file" else None
+        if upload is None:
+            continue
+        try:
+            attachment = actions.do_add_attachment(user, dossier_id, name, upload)
+        except ActionError as error:
+            details = [message for values in error.fields.values() for message in values]
+            errors[name] = [error.message, *details]
+        else:
+            messages.success(
+                request, _("Document “%(name)s” added.") % {"name": attachment.original_name}
+            )
+    return errors
+
+
+def _after_step(before: _Draft, after: _Draft, position: int, verb: str, target: str) -> str:
+    """Where a saved step leads. "Next" stays on the step when the answers just given made
+    questions appear on it (a condition on the same page), so none is passed by unseen."""
+    dossier_id = after.dossier.pk
+    view = after.view()
+    here = _number_or_first(view, position)
+    if verb in ("add", "remove"):
+        block = target.split(".", 1)[0]
+        add = block if verb == "add" else ""
+        return steps.step_url(dossier_id, here, add=add, anchor=f"field-{block}")
+    if verb == "back":
+        return steps.step_url(dossier_id, steps.previous_step(view, position))
+    if verb == steps.REVIEW:
+        return steps.step_url(dossier_id, steps.REVIEW)
+    if verb == "next":
+        old, new = steps.page_at(before.view(), position), steps.page_at(view, position)
+        if new is not None and new.names - (old.names if old else set()):
+            return steps.step_url(dossier_id, here)
+        return steps.step_url(dossier_id, steps.next_step(view, position))
+    return steps.step_url(dossier_id, here)  # "save": a file sent or removed, stay
+
+
+def _submit_reviewed(request: HttpRequest, draft: _Draft) -> HttpResponse:
+    """The review's button: the answers are already saved step by step, so only the
+    transition is left; a refusal shows the review with each error linked to its step."""
+    intent = request.POST.get("intent", "")[:32]
+    if intent not in (Action.SUBMIT, Action.RESUBMIT):
+        return redirect(steps.step_url(draft.dossier.pk, steps.REVIEW))
+    try:
+        actions.do_transition(draft.user, draft.dossier.pk, intent)
+    except Conflict as error:
+        return _moved_on(request, draft, error)
+    except ActionError as error:
+        errors = error.fields or {"": [error.message]}
+        return _review_page(request, _fresh(draft), status=400, errors=errors)
+    messages.success(request, DONE_MESSAGES[Action(intent)])
+    if intent == Action.SUBMIT:
+        return redirect("dossier_receipt", draft.dossier.pk)
+    return redirect("dossier_detail", draft.dossier.pk)
+
+
 @login_required
 @vault_guard
 @require_GET
@@ -242,7 +516,10 @@ def dossier_detail(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
     dossier = access.access_dossier(user, dossier_id)
     if dossier.applicant_id != user.pk:
         return redirect("agent_dossier", dossier.pk)
-    return _applicant_page(request, dossier, add_row=request.GET.get("add", "")[:64])
+    draft = _stepped_draft(user, dossier)
+    if draft is None:
+        return _applicant_page(request, dossier, add_row=request.GET.get("add", "")[:64])
+    return _open_step(request, draft, request.GET.get(steps.STEP, "")[:16])
 
 
 @login_required
@@ -255,6 +532,12 @@ def save_answers(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
     block works without JavaScript."""
     user = _user(request)
     dossier = _own_dossier(user, dossier_id)
+    page = request.POST.get(steps.PAGE)
+    draft = _stepped_draft(user, dossier) if page is not None else None
+    if draft is not None and page == steps.REVIEW:
+        return _submit_reviewed(request, draft)
+    if draft is not None and page is not None:
+        return _save_step(request, draft, steps.parse_position(page[:8]))
     intent = request.POST.get("intent", "save")[:200]
     verb, _sep, target = intent.partition(":")
     definition, _changes = dossier_definition(dossier)
