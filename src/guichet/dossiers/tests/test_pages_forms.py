@@ -1,6 +1,7 @@
 """The applicant's form pages drawn by the definition engine, without JavaScript: a question
 that depends on another shows once saved, repeatable blocks grow and shrink with buttons,
-nested errors link to their input, eligibility stops the submission with its message."""
+nested errors link to their input, eligibility stops the submission with its message.
+The NINEA form has three pages, so these go through its steps (test_pages_steps.py)."""
 
 from typing import Any
 
@@ -41,14 +42,14 @@ def test_a_dependent_question_shows_once_saved(world: dict[str, User]) -> None:
     moussa = world["citizen_b"]
     dossier = _draft(moussa)
     client = client_for(moussa)
-    page = _html(client.get(f"/dossiers/{dossier.pk}/"))
+    page = _html(client.get(f"/dossiers/{dossier.pk}/?step=1"))
     assert 'name="premises.region"' not in page
     assert "<script" not in page
     saved = client.post(
         f"/dossiers/{dossier.pk}/answers/", {**COMPANY, "has_premises": "yes", "intent": "save"}
     )
     assert saved.status_code == 302
-    page = _html(client.get(f"/dossiers/{dossier.pk}/"))
+    page = _html(client.get(f"/dossiers/{dossier.pk}/?step=1"))
     assert 'name="premises.region"' in page and '<optgroup label="Dakar">' in page
     client.post(
         f"/dossiers/{dossier.pk}/answers/",
@@ -75,16 +76,15 @@ def test_a_repeatable_block_without_javascript(world: dict[str, User]) -> None:
     moussa = world["citizen_b"]
     dossier = _draft(moussa)
     client = client_for(moussa)
-    page = _html(client.get(f"/dossiers/{dossier.pk}/"))
+    client.post(f"/dossiers/{dossier.pk}/answers/", {**COMPANY, "intent": "save"})
+    page = _html(client.get(f"/dossiers/{dossier.pk}/?step=2"))
     assert 'name="associates.0.associate_name"' in page  # one blank row to start with
     assert 'name="associates.1.associate_name"' not in page
 
-    row = {"associates.0.associate_name": "Awa Diop", "associates.0.kind": "person"}
-    added = client.post(
-        f"/dossiers/{dossier.pk}/answers/", {**COMPANY, **row, "intent": "add:associates"}
-    )
+    row = {"page": "1", "associates.0.associate_name": "Awa Diop", "associates.0.kind": "person"}
+    added = client.post(f"/dossiers/{dossier.pk}/answers/", {**row, "intent": "add:associates"})
     assert added.status_code == 302
-    assert added["Location"] == f"/dossiers/{dossier.pk}/?add=associates#field-associates"
+    assert added["Location"] == f"/dossiers/{dossier.pk}/?step=2&add=associates#field-associates"
     page = _html(client.get(added["Location"]))
     assert 'value="Awa Diop"' in page and 'name="associates.1.associate_name"' in page
     # The row's NIN shows because its own "kind" says person; a company's NINEA does not.
@@ -92,7 +92,7 @@ def test_a_repeatable_block_without_javascript(world: dict[str, User]) -> None:
 
     wrong = client.post(
         f"/dossiers/{dossier.pk}/answers/",
-        {**COMPANY, **row, "associates.0.nin": "12", "intent": "save"},
+        {**row, "associates.0.nin": "12", "intent": "next"},
     )
     assert wrong.status_code == 400
     assert '<a href="#field-associates.0.nin">' in _html(wrong)
@@ -101,13 +101,13 @@ def test_a_repeatable_block_without_javascript(world: dict[str, User]) -> None:
 
     client.post(
         f"/dossiers/{dossier.pk}/answers/",
-        {**COMPANY, **row, "associates.0.nin": "1751199401234", "intent": "save"},
+        {**row, "associates.0.nin": "1751199401234", "intent": "next"},
     )
     assert answers_of(dossier)["associates"] == [
         {"associate_name": "Awa Diop", "kind": "person", "nin": "1751199401234"}
     ]
     removed = client.post(
-        f"/dossiers/{dossier.pk}/answers/", {**COMPANY, **row, "intent": "remove:associates.0"}
+        f"/dossiers/{dossier.pk}/answers/", {**row, "intent": "remove:associates.0"}
     )
     assert removed.status_code == 302
     assert "associates" not in answers_of(dossier)

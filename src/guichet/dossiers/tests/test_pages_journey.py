@@ -54,14 +54,17 @@ def test_citizen_files_instructor_asks_for_changes_then_accepts(
     assert dossier.state == "draft"
     detail = citizen.get(started["Location"])
     assert detail.status_code == 200
+    assert "Étape 1 sur 4\u00a0: La personne concernée" in html(detail)
     assert 'id="field-birth_date"' in html(detail)
-    assert "identité du demandeur" in html(detail)
     assert len(detail.content) + stylesheet_bytes() < 60 * 1024
+    answers = f"/dossiers/{dossier.pk}/answers/"
 
-    # A wrong phone number: 400, the error next to the field, everything typed still there.
+    # A wrong phone number on step 2: 400, the error next to the field, everything typed there.
+    person = {k: ANSWERS[k] for k in ("full_name", "birth_date", "register_number")}
+    request = {k: ANSWERS[k] for k in ("copy_kind", "copies", "phone")}
+    assert citizen.post(answers, {**person, "page": "0", "intent": "next"}).status_code == 302
     bad = citizen.post(
-        f"/dossiers/{dossier.pk}/answers/",
-        {**ANSWERS, "phone": "12345", "full_name": "Awa Diop Ndiaye", "intent": "save"},
+        answers, {**request, "phone": "12345", "copies": "4", "page": "1", "intent": "next"}
     )
     assert bad.status_code == 400
     body = html(bad)
@@ -69,44 +72,42 @@ def test_citizen_files_instructor_asks_for_changes_then_accepts(
     assert 'aria-describedby="field-phone-hint field-phone-error"' in body
     assert 'aria-invalid="true"' in body
     assert 'value="12345"' in body
-    assert 'value="Awa Diop Ndiaye"' in body
+    assert 'value="4"' in body
     assert "77 123 45 67" in body  # the hint; the error message is the engine's
-    assert answers_of(dossier) == {}
+    assert "copies" not in answers_of(dossier)
 
-    # Saving a draft accepts missing answers; submitting does not, and keeps what was typed.
-    missing = {**ANSWERS, "full_name": "", "intent": "submit"}
-    refused = citizen.post(f"/dossiers/{dossier.pk}/answers/", missing)
+    # Saving a step accepts missing answers; submitting does not, and says which step to fix.
+    emptied = citizen.post(answers, {**person, "full_name": "", "page": "0", "intent": "next"})
+    assert emptied.status_code == 302
+    assert citizen.post(answers, {**request, "page": "1", "intent": "next"}).status_code == 302
+    refused = citizen.post(answers, {"page": "review", "intent": "submit"})
     assert refused.status_code == 400
     body = html(refused)
     assert 'id="field-full_name-error"' in body
     assert "Ce champ est obligatoire." in body
     assert 'id="field-id_document-error"' in body  # the document is missing too
-    assert 'value="1994-03-12"' in body
-    assert '<a href="#field-full_name">' in body  # the summary links to the field
+    assert "12 mars 1994" in body
+    assert f'<a href="/dossiers/{dossier.pk}/?step=1#field-full_name">' in body
     saved = Dossier.objects.get(pk=dossier.pk)
     assert saved.state == "draft"
-    assert answers_of(saved)["birth_date"] == "1994-03-12"  # saved before submission was refused
+    assert answers_of(saved)["birth_date"] == "1994-03-12"
+    assert citizen.post(answers, {**person, "page": "0", "intent": "review"}).status_code == 302
 
-    # A PDF goes in; a text file named .pdf does not.
+    # A PDF goes in from its step; a text file named .pdf does not.
     uploaded = citizen.post(
-        f"/dossiers/{dossier.pk}/attachments/",
-        {"field": "id_document", "file": pdf_file("cni-awa.pdf")},
+        answers, {"page": "2", "intent": "next", "upload-id_document": pdf_file("cni-awa.pdf")}
     )
     assert uploaded.status_code == 302
     attachment = Attachment.objects.get(dossier=dossier)
     assert attachment.file.storage.exists(str(attachment.file.name))
     fake = SimpleUploadedFile("faux.pdf", b"just some text, not a PDF", "application/pdf")
-    rejected = citizen.post(
-        f"/dossiers/{dossier.pk}/attachments/", {"field": "id_document", "file": fake}
-    )
+    rejected = citizen.post(answers, {"page": "2", "intent": "next", "upload-id_document": fake})
     assert rejected.status_code == 400
     assert 'id="field-id_document-error"' in html(rejected)
     assert list(Attachment.objects.filter(dossier=dossier)) == [attachment]
 
     with django_capture_on_commit_callbacks(execute=True):
-        submitted = citizen.post(
-            f"/dossiers/{dossier.pk}/answers/", {**ANSWERS, "intent": "submit"}
-        )
+        submitted = citizen.post(answers, {"page": "review", "intent": "submit"})
     assert submitted.status_code == 302
     assert submitted["Location"] == f"/dossiers/{dossier.pk}/receipt/"
     dossier.refresh_from_db()
@@ -153,18 +154,18 @@ def test_citizen_files_instructor_asks_for_changes_then_accepts(
     dossier.refresh_from_db()
     assert dossier.state == "changes_requested"
 
-    corrected = citizen.get(f"/dossiers/{dossier.pk}/")
-    assert request_text in html(corrected)
-    assert 'value="resubmit"' in html(corrected)
+    asked_page = citizen.get(f"/dossiers/{dossier.pk}/")
+    assert request_text in html(asked_page)
+    assert 'value="resubmit"' in html(asked_page)
     with django_capture_on_commit_callbacks(execute=True):
         message = citizen.post(
             f"/dossiers/{dossier.pk}/messages/", {"body": "Voici une copie plus nette."}
         )
     assert message.status_code == 302
     assert Message.objects.filter(dossier=dossier, from_administration=False).count() == 1
-    resent = citizen.post(
-        f"/dossiers/{dossier.pk}/answers/", {**ANSWERS, "copies": "3", "intent": "resubmit"}
-    )
+    corrected = citizen.post(answers, {**request, "copies": "3", "page": "1", "intent": "review"})
+    assert corrected.status_code == 302
+    resent = citizen.post(answers, {"page": "review", "intent": "resubmit"})
     assert resent.status_code == 302
     dossier.refresh_from_db()
     assert dossier.state == "in_review"

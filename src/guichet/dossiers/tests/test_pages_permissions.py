@@ -119,7 +119,68 @@ CASES = [
         lambda w: _draft(w) + "delete/",
         everyone_else({"citizen_a": 200}),
     ),
+    # The steps of a form of several pages (dossiers/steps.py).
+    Case(
+        "a step of a draft",
+        "get",
+        lambda w: _draft(w) + "?step=2",
+        everyone_else({"citizen_a": 200}),
+    ),
+    Case(
+        "the review step of a draft",
+        "get",
+        lambda w: _draft(w) + "?step=review",
+        everyone_else({"citizen_a": 200}),
+    ),
+    Case(
+        "a step's address on a submitted dossier",
+        "get",
+        lambda w: _submitted(w) + "?step=2",
+        everyone_else({"citizen_a": 200, "instructor": 302, "supervisor": 302}),
+    ),
     # Requests that change a dossier.
+    Case(
+        "save a step",
+        "post",
+        lambda w: _draft(w) + "answers/",
+        everyone_else({"citizen_a": DONE}),
+        lambda w: {"page": "1", "copies": "5", "copy_kind": "extract", "intent": "next"},
+    ),
+    Case(
+        "send a file from its step",
+        "post",
+        lambda w: _draft(w) + "answers/",
+        everyone_else({"citizen_a": DONE}),
+        lambda w: {"page": "2", "intent": "save", "upload-id_document": pdf_file("autre.pdf")},
+    ),
+    Case(
+        "remove a document from its step",
+        "post",
+        lambda w: _draft(w) + "answers/",
+        everyone_else({"citizen_a": DONE}),
+        lambda w: {"page": "2", "intent": f"drop:{w['draft'].attachments.get().pk}"},
+    ),
+    Case(
+        "submit from the review step",
+        "post",
+        lambda w: _draft(w) + "answers/",
+        everyone_else({"citizen_a": DONE}),
+        lambda w: {"page": "review", "intent": "submit"},
+    ),
+    Case(
+        "save a step of a submitted dossier",
+        "post",
+        lambda w: _submitted(w) + "answers/",
+        everyone_else({"citizen_a": 403}),
+        lambda w: {"page": "1", "copies": "5", "intent": "next"},
+    ),
+    Case(
+        "submit a submitted dossier again from the review step",
+        "post",
+        lambda w: _submitted(w) + "answers/",
+        everyone_else({"citizen_a": 403}),
+        lambda w: {"page": "review", "intent": "submit"},
+    ),
     Case(
         "save answers",
         "post",
