@@ -80,11 +80,19 @@ def test_citizen_pages_have_no_axe_violation(
             f"/dossiers/{submitted.pk}/",
             f"/dossiers/{submitted.pk}/receipt/",
             f"/dossiers/{draft.pk}/",
+            f"/dossiers/{draft.pk}/?step=1",
+            f"/dossiers/{draft.pk}/?step=3",
         ],
     )
+    page.goto(f"/dossiers/{draft.pk}/")
     page.get_by_role("button", name="Déposer ma demande").click()
     expect(page.get_by_role("alert")).to_contain_text("Il y a un problème")
-    problems += violations(page, "draft with errors shown")
+    problems += violations(page, "review with errors shown")
+    page.goto(f"/dossiers/{draft.pk}/?step=2")
+    page.get_by_label("Téléphone").fill("12345")
+    page.get_by_role("button", name="Enregistrer et continuer").click()
+    expect(page.get_by_role("alert")).to_contain_text("Il y a un problème")
+    problems += violations(page, "step with errors shown")
 
     assert not problems, "\n".join(problems)
 
@@ -130,16 +138,21 @@ def test_citizen_files_a_dossier_with_javascript_off(
     sign_in(page, world["citizen_a"].email)
     page.goto(f"/procedures/{BIRTH}/")
     page.get_by_role("button", name="Commencer ma demande").click()
-    expect(page).to_have_url(re.compile(r"/dossiers/[0-9a-f-]{36}/$"))
+    expect(page).to_have_url(re.compile(r"/dossiers/[0-9a-f-]{36}/\?step=1$"))
     dossier = Dossier.objects.get(applicant=world["citizen_a"])
     assert dossier.state == "draft"
 
+    # One page at a time, each saved by its button: no script needed to go from one to the next.
+    expect(page.get_by_role("heading", level=2, name=re.compile("Étape 1 sur 4"))).to_be_visible()
     page.get_by_label("Prénom et nom de la personne concernée").fill("Awa Diop")
     page.get_by_label("Date de naissance").fill("1994-03-12")
+    page.get_by_role("button", name="Enregistrer et continuer").click()
+    expect(page).to_have_url(re.compile(r"\?step=2$"))
     page.get_by_role("radio", name="Copie littérale intégrale").check()
     page.get_by_label("Nombre d'exemplaires").fill("1")
-    page.get_by_label("Téléphone").fill("77 123 45 67")
-    page.get_by_role("button", name="Enregistrer mes réponses").click()
+    page.get_by_label("Téléphone").press_sequentially("77 123 45 67")
+    page.keyboard.press("Enter")  # the Enter key continues, as the first button would
+    expect(page).to_have_url(re.compile(r"\?step=3$"))
     expect(page.get_by_role("status")).to_contain_text("Vos réponses sont enregistrées.")
     dossier.refresh_from_db()
     answers = access.read_answers(dossier.applicant, dossier)
@@ -151,6 +164,8 @@ def test_citizen_files_a_dossier_with_javascript_off(
     page.get_by_role("button", name="Envoyer ce fichier").click()
     expect(page.get_by_role("link", name="cni-awa.pdf")).to_be_visible()
     assert Attachment.objects.filter(dossier=dossier).count() == 1
+    page.get_by_role("button", name="Enregistrer et continuer").click()
+    expect(page.get_by_role("heading", name=re.compile("Vérifier et envoyer"))).to_be_visible()
     page.get_by_role("button", name="Déposer ma demande").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Récépissé de votre demande")
     dossier.refresh_from_db()
@@ -186,4 +201,5 @@ def test_pages_weigh_less_than_60_kb(
     page = new_context().new_page()
     sign_in(page, world["citizen_a"].email)
     assert weigh(page, f"/dossiers/{draft.pk}/") < WEIGHT_BUDGET
+    assert weigh(page, f"/dossiers/{draft.pk}/?step=1") < WEIGHT_BUDGET
     assert weigh(page, f"/dossiers/{dossier.pk}/") < WEIGHT_BUDGET

@@ -43,41 +43,63 @@ def citizen_files_a_birth_certificate_request(
     expect(page.get_by_role("heading", level=1)).to_have_text("Extrait d'acte de naissance")
 
     page.get_by_role("button", name="Commencer ma demande").click()
-    expect(page).to_have_url(re.compile(r"/dossiers/[0-9a-f-]{36}/$"))
-    expect(page.get_by_text("Brouillon", exact=True)).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/dossiers/[0-9a-f-]{36}/\?step=1$"))
 
-    # Everything but the name, then the final button straight away.
+    # One page at a time. Everything but the name, then straight on to the final button.
+    expect(page.get_by_role("heading", level=2)).to_have_text(
+        "Étape 1 sur 4\u00a0: La personne concernée"
+    )
+    assert page.title().startswith("Étape 1 sur 4")
     page.get_by_label("Date de naissance").fill("1994-03-12")
+    page.get_by_role("button", name="Enregistrer et continuer").click()
+    expect(page.get_by_role("heading", level=2)).to_have_text("Étape 2 sur 4\u00a0: Votre demande")
+    # The browser's back button finds the previous step as it was saved, then comes back.
+    page.go_back()
+    expect(page.get_by_label("Date de naissance")).to_have_value("1994-03-12")
+    page.go_forward()
+    expect(page).to_have_url(re.compile(r"\?step=2$"))
     page.get_by_role("radio", name="Extrait").check()
     page.get_by_label("Nombre d'exemplaires").fill("2")
-    page.get_by_label("Téléphone").fill("77 123 45 67")
+    page.get_by_label("Téléphone").fill("12345")
+    page.get_by_role("button", name="Enregistrer et continuer").click()
+    # A wrong number: the same step again, with the error and everything typed.
+    phone = page.get_by_label("Téléphone")
+    expect(page.get_by_role("alert")).to_contain_text("Il y a un problème")
+    expect(phone).to_have_attribute("aria-invalid", "true")
+    expect(phone).to_have_value("12345")
+    expect(page.get_by_label("Nombre d'exemplaires")).to_have_value("2")  # nothing typed is lost
+    assert page.title().startswith("Erreur")
+    screenshot(page, "02-step-error")
+    phone.fill("77 123 45 67")
+    page.get_by_role("button", name="Enregistrer et continuer").click()
+    expect(page.get_by_role("heading", level=2)).to_have_text(
+        "Étape 3 sur 4\u00a0: Pièces justificatives"
+    )
+    page.get_by_role("button", name="Enregistrer et continuer").click()
+    review = page.get_by_role("heading", name=re.compile("^Étape 4 sur 4"))
+    expect(review).to_have_text("Étape 4 sur 4\u00a0: Vérifier et envoyer")
+    expect(page.get_by_text("12 mars 1994")).to_be_visible()
+    expect(page.get_by_text("Brouillon", exact=True)).to_be_visible()
     page.get_by_role("button", name="Déposer ma demande").click()
 
-    name = page.get_by_label("Prénom et nom de la personne concernée")
     expect(page.get_by_role("alert")).to_contain_text("Il y a un problème")
-    expect(name).to_have_attribute("aria-invalid", "true")
-    expect(name).to_have_accessible_description(re.compile("Ce champ est obligatoire"))
-    error = page.locator("#field-full_name-error")
-    expect(error).to_be_visible()
-    error_box, name_box = error.bounding_box(), name.bounding_box()
-    assert error_box and name_box and 0 <= name_box["y"] - error_box["y"] < 80  # right above it
-    expect(page.locator("#field-id_document-error")).to_be_visible()
-    expect(page.get_by_label("Nombre d'exemplaires")).to_have_value("2")  # nothing typed is lost
-    expect(page.get_by_label("Téléphone")).to_have_value("77 123 45 67")
     assert page.title().startswith("Erreur")
-    screenshot(page, "02-missing-field")
-    # The summary's link takes the keyboard to the field.
+    screenshot(page, "03-review-errors")
+    # The summary's link leads to the step holding the field, and the keyboard to the field.
     page.get_by_role("alert").get_by_role("link", name=re.compile("Prénom et nom")).click()
+    name = page.get_by_label("Prénom et nom de la personne concernée")
     expect(name).to_be_focused()
+    expect(page).to_have_url(re.compile(r"\?step=1#field-full_name$"))
+    name.fill("Awa Diop")
+    page.get_by_role("button", name="Enregistrer et aller au récapitulatif").click()
+    page.get_by_role("link", name=re.compile("Modifier — Pièces justificatives")).click()
 
     page.get_by_label("Choisir un fichier").set_input_files(str(pdf_path))
     page.get_by_role("button", name="Envoyer ce fichier").click()
     expect(page.get_by_role("status")).to_contain_text("cni-awa.pdf")
     expect(page.get_by_role("link", name="cni-awa.pdf")).to_be_visible()
-    # The answers saved by the refused submission are still there after the upload.
-    expect(page.get_by_label("Date de naissance")).to_have_value("1994-03-12")
-
-    name.fill("Awa Diop")
+    page.get_by_role("button", name="Enregistrer et continuer").click()
+    expect(page.get_by_role("link", name="cni-awa.pdf")).to_be_visible()  # on the review
     page.get_by_role("button", name="Déposer ma demande").click()
     expect(page).to_have_url(re.compile(r"/dossiers/[0-9a-f-]{36}/receipt/$"))
     expect(page.get_by_role("heading", level=1)).to_have_text("Récépissé de votre demande")
@@ -85,7 +107,7 @@ def citizen_files_a_birth_certificate_request(
     assert NUMBER.fullmatch(number), number
     expect(page.locator(".receipt")).to_contain_text("Awa Diop")
     expect(page.locator(".receipt")).to_contain_text("Date prévue de la décision")
-    screenshot(page, "03-receipt")
+    screenshot(page, "04-receipt")
     return number
 
 
@@ -118,7 +140,7 @@ def test_citizen_files_instructor_asks_for_a_change_then_accepts(
     sign_in(agent, "fatou.ndiaye@dakarplateau.sn")
     agent.get_by_role("link", name="Espace agent").click()
     expect(agent.get_by_role("heading", level=1)).to_have_text("Dossiers à traiter")
-    screenshot(agent, "04-queue")
+    screenshot(agent, "05-queue")
     agent.get_by_role("link", name=number).click()
     expect(agent.get_by_role("heading", level=1)).to_contain_text(number)
     expect(agent.get_by_text("12 mars 1994")).to_be_visible()
@@ -137,7 +159,9 @@ def test_citizen_files_instructor_asks_for_a_change_then_accepts(
     ).to_be_visible()
     expect(citizen.get_by_text(CHANGES).first).to_be_visible()
     screenshot(citizen, "06-changes-requested")
+    citizen.get_by_role("link", name=re.compile("Modifier — Votre demande")).click()
     citizen.get_by_label("Nombre d'exemplaires").fill("3")
+    citizen.get_by_role("button", name="Enregistrer et aller au récapitulatif").click()
     citizen.get_by_role("button", name="Renvoyer la demande corrigée").click()
     expect(citizen.get_by_role("status")).to_contain_text("renvoyée")
     dossier.refresh_from_db()

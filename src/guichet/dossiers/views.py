@@ -284,12 +284,14 @@ def _stepped_draft(user: User, dossier: Dossier) -> _Draft | None:
 
 
 def _open_step(request: HttpRequest, draft: _Draft, raw: str) -> HttpResponse:
-    """GET of a step. Without `step`, a draft nothing was saved to opens on its first step and
-    any other on its review, which is also the dossier's page (history, messages)."""
+    """GET of a step. Without `step`, a draft nothing was saved to goes to its first step (by
+    its own address, so that the back button from step 2 finds step 1 there) and any other
+    shows its review, which is also the dossier's page (history, messages)."""
     view = draft.view(add_row=request.GET.get("add", "")[:64])
     if not raw:
-        first = not draft.answers and not draft.attachments and view.steps
-        return _step_page(request, draft, view, 1) if first else _review_page(request, draft)
+        if not draft.answers and not draft.attachments and view.steps:
+            return redirect(steps.step_url(draft.dossier.pk, 1))
+        return _review_page(request, draft)
     step = steps.resolve_step(raw, len(view.steps))
     if str(step) != raw:
         return redirect(steps.step_url(draft.dossier.pk, step))

@@ -52,7 +52,9 @@ def test_citizen_files_instructor_asks_for_changes_then_accepts(
     dossier = Dossier.objects.get(applicant=world["citizen_a"])
     assert started["Location"] == f"/dossiers/{dossier.pk}/"
     assert dossier.state == "draft"
-    detail = citizen.get(started["Location"])
+    first_step = citizen.get(started["Location"])  # a new draft starts at its first step
+    assert first_step["Location"] == f"/dossiers/{dossier.pk}/?step=1"
+    detail = citizen.get(first_step["Location"])
     assert detail.status_code == 200
     assert "Étape 1 sur 4\u00a0: La personne concernée" in html(detail)
     assert 'id="field-birth_date"' in html(detail)

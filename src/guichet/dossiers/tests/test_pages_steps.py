@@ -69,7 +69,9 @@ def test_the_applicant_goes_through_the_steps_then_submits_from_the_review(
     dossier = new_draft(awa)
     client = client_for(awa)
 
-    first = html(client.get(f"/dossiers/{dossier.pk}/"))  # a new draft opens on its first step
+    opened = client.get(f"/dossiers/{dossier.pk}/")  # a new draft opens on its first step
+    assert opened["Location"] == step(dossier, 1)
+    first = html(client.get(opened["Location"]))
     assert "Étape 1 sur 4\u00a0: La personne concernée" in first
     assert 'name="full_name"' in first and 'name="copy_kind"' not in first
     assert 'type="file"' not in first and 'value="back"' not in first  # no "previous" on step 1
@@ -182,7 +184,8 @@ def test_conditions_on_earlier_pages_skip_a_page_and_show_questions_on_their_ste
     moussa = world["citizen_b"]
     dossier = new_draft(moussa, NINEA, "company")
     client = client_for(moussa)
-    assert "Étape 1 sur 4\u00a0: L&#x27;entreprise" in html(client.get(f"/dossiers/{dossier.pk}/"))
+    first = client.get(f"/dossiers/{dossier.pk}/", follow=True)
+    assert "Étape 1 sur 4\u00a0: L&#x27;entreprise" in html(first)
 
     # "Yes, premises" makes the address appear on the same step: "next" stays to show it.
     stay = save(client, dossier, 0, {**COMPANY, "has_premises": "yes"}, "next")
