@@ -36,8 +36,14 @@ def page_items(form: list[dict[str, Any]], position: int) -> list[dict[str, Any]
     return cut[position] if 0 <= position < len(cut) else None
 
 
+def _number(raw: str) -> int | None:
+    # isdigit alone takes "²" or Arabic-Indic digits, which int() then refuses or reads.
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 16 else None
+
+
 def parse_position(raw: str) -> int:
-    return int(raw) if raw.isdigit() and len(raw) < 5 else -1
+    number = _number(raw)
+    return -1 if number is None else number
 
 
 def number_at(view: FormView, position: int) -> int:
@@ -79,5 +85,7 @@ def resolve_step(raw: str, count: int) -> int | str:
     (past the last page is the review). The page redirects when this is not `raw` itself."""
     if raw == REVIEW or count == 0:
         return REVIEW
-    number = int(raw) if raw.isdigit() and len(raw) <= 4 else 1
+    number = _number(raw)
+    if number is None:
+        return 1
     return REVIEW if number > count else max(number, 1)

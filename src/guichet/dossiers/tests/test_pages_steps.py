@@ -249,7 +249,7 @@ def test_a_document_is_removed_from_its_step(world: dict[str, User]) -> None:
 
 @pytest.mark.parametrize(
     ("asked", "sent_to"),
-    [("0", "1"), ("5", "review"), ("9999999", "1"), ("deux", "1"), ("-1", "1")],
+    [("0", "1"), ("5", "review"), ("9999999", "review"), ("deux", "1"), ("-1", "1"), ("²", "1")],
 )
 def test_a_step_address_out_of_range_redirects(
     world: dict[str, User], asked: str, sent_to: str
@@ -266,7 +266,7 @@ def test_a_made_up_page_saves_nothing_and_breaks_nothing(world: dict[str, User])
     dossier = new_draft(awa)
     client = client_for(awa)
     before = snapshot(dossier)
-    for page in ("7", "-1", "x" * 300, ""):
+    for page in ("7", "-1", "x" * 300, "", "²", "9" * 20):
         response = save(client, dossier, page, PERSON, "next")
         assert response.status_code == 302
         assert response["Location"] == f"/dossiers/{dossier.pk}/"
