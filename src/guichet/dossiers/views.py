@@ -234,7 +234,7 @@ def _applicant_page(
 
 
 @dataclass
-class _Draft:
+class _Stepped:
     """An editable dossier whose form has several pages, with what every one of its steps
     shows. Read once per request, through access.py like any page."""
 
@@ -269,7 +269,7 @@ class _Draft:
         )
 
 
-def _stepped_draft(user: User, dossier: Dossier) -> _Draft | None:
+def _stepped_form(user: User, dossier: Dossier) -> _Stepped | None:
     """The dossier as its steps need it; None when its page shows the whole form at once (a
     form of one page, or a dossier its applicant may no longer change)."""
     abilities = access.get_abilities(user, dossier)
@@ -280,10 +280,10 @@ def _stepped_draft(user: User, dossier: Dossier) -> _Draft | None:
         return None
     answers = access.read_answers(user, dossier)
     attachments = access.read_attachments(user, dossier)
-    return _Draft(user, dossier, abilities, definition, changes, answers, attachments)
+    return _Stepped(user, dossier, abilities, definition, changes, answers, attachments)
 
 
-def _open_step(request: HttpRequest, draft: _Draft, raw: str) -> HttpResponse:
+def _open_step(request: HttpRequest, draft: _Stepped, raw: str) -> HttpResponse:
     """GET of a step. Without `step`, a draft nothing was saved to goes to its first step (by
     its own address, so that the back button from step 2 finds step 1 there) and any other
     shows its review, which is also the dossier's page (history, messages)."""
@@ -314,7 +314,7 @@ def _step_href(dossier: Dossier, view: FormView, here: int) -> Callable[[str, st
 
 def _step_page(
     request: HttpRequest,
-    draft: _Draft,
+    draft: _Stepped,
     view: FormView,
     number: int,
     *,
@@ -352,7 +352,7 @@ def _step_page(
 
 def _review_page(
     request: HttpRequest,
-    draft: _Draft,
+    draft: _Stepped,
     *,
     status: int = 200,
     errors: dict[str, list[str]] | None = None,
@@ -380,7 +380,7 @@ def _review_page(
     return render(request, "dossiers/review.html", context, status=status)
 
 
-def _save_step(request: HttpRequest, draft: _Draft, position: int) -> HttpResponse:
+def _save_step(request: HttpRequest, draft: _Stepped, position: int) -> HttpResponse:
     """Save one step: its answers (the other pages' are kept: do_update_answers merges), the
     files chosen on it, a document removed from it; then go where the button said. Refused
     answers show the same step again with what was typed; the files are sent all the same,
@@ -409,17 +409,17 @@ def _save_step(request: HttpRequest, draft: _Draft, position: int) -> HttpRespon
     return redirect(_after_step(draft, fresh, position, verb, target))
 
 
-def _moved_on(request: HttpRequest, draft: _Draft, error: Conflict) -> HttpResponse:
+def _moved_on(request: HttpRequest, draft: _Stepped, error: Conflict) -> HttpResponse:
     """409: the dossier changed meanwhile; its page as it is now, with the reason."""
     dossier = _own_dossier(draft.user, draft.dossier.pk)
-    fresh = _stepped_draft(draft.user, dossier)
+    fresh = _stepped_form(draft.user, dossier)
     if fresh is None:
         return _applicant_page(request, dossier, status=409, notice=error.message)
     return _review_page(request, fresh, status=409, notice=error.message)
 
 
-def _fresh(draft: _Draft) -> _Draft:
-    fresh = _stepped_draft(draft.user, _own_dossier(draft.user, draft.dossier.pk))
+def _fresh(draft: _Stepped) -> _Stepped:
+    fresh = _stepped_form(draft.user, _own_dossier(draft.user, draft.dossier.pk))
     if fresh is None:
         raise PermissionDenied  # the dossier left the applicant's hands meanwhile
     return fresh
@@ -430,7 +430,7 @@ def _number_or_first(view: FormView, position: int) -> int:
 
 
 def _step_files(
-    request: HttpRequest, draft: _Draft, items: list[dict[str, Any]], verb: str, target: str
+    request: HttpRequest, draft: _Stepped, items: list[dict[str, Any]], verb: str, target: str
 ) -> dict[str, list[str]]:
     """Send the files chosen on this step and remove the document asked for; the refusals,
     by field, for the page."""
@@ -460,7 +460,7 @@ def _step_files(
     return errors
 
 
-def _after_step(before: _Draft, after: _Draft, position: int, verb: str, target: str) -> str:
+def _after_step(before: _Stepped, after: _Stepped, position: int, verb: str, target: str) -> str:
     """Where a saved step leads. "Next" stays on the step when the answers just given made
     questions appear on it (a condition on the same page), so none is passed by unseen."""
     dossier_id = after.dossier.pk
@@ -482,7 +482,7 @@ def _after_step(before: _Draft, after: _Draft, position: int, verb: str, target:
     return steps.step_url(dossier_id, here)  # "save": a file sent or removed, stay
 
 
-def _submit_reviewed(request: HttpRequest, draft: _Draft) -> HttpResponse:
+def _submit_reviewed(request: HttpRequest, draft: _Stepped) -> HttpResponse:
     """The review's button: the answers are already saved step by step, so only the
     transition is left; a refusal shows the review with each error linked to its step."""
     intent = request.POST.get("intent", "")[:32]
@@ -518,7 +518,7 @@ def dossier_detail(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
     dossier = access.access_dossier(user, dossier_id)
     if dossier.applicant_id != user.pk:
         return redirect("agent_dossier", dossier.pk)
-    draft = _stepped_draft(user, dossier)
+    draft = _stepped_form(user, dossier)
     if draft is None:
         return _applicant_page(request, dossier, add_row=request.GET.get("add", "")[:64])
     return _open_step(request, draft, request.GET.get(steps.STEP, "")[:16])
@@ -535,7 +535,7 @@ def save_answers(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
     user = _user(request)
     dossier = _own_dossier(user, dossier_id)
     page = request.POST.get(steps.PAGE)
-    draft = _stepped_draft(user, dossier) if page is not None else None
+    draft = _stepped_form(user, dossier) if page is not None else None
     if draft is not None and page == steps.REVIEW:
         return _submit_reviewed(request, draft)
     if draft is not None and page is not None:
