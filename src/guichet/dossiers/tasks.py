@@ -108,8 +108,11 @@ def _message(dossier: Dossier, recipient: User, kind: str, action: str) -> Plain
             "state_label": state_label(dossier),
             "url": settings.SITE_URL + path,
         }
-        # One line whatever the procedure's title holds: a subject cannot span lines.
-        subject = " ".join(render_to_string("dossiers/email/subject.txt", context).split())
+        # One line whatever the procedure's title holds: a subject cannot span lines. Joined
+        # at line breaks only: split() would also turn the no-break space French puts before
+        # a colon ("Demande SN-…\u00a0: Déposée") into a plain one.
+        lines = render_to_string("dossiers/email/subject.txt", context).splitlines()
+        subject = " ".join(line.strip() for line in lines if line.strip())
         body = render_to_string("dossiers/email/body.txt", context)
     # Composed by guichet.mail: one per submission, on the cores the web workers share.
     return PlainTextEmail(subject=subject, body=body, to=[recipient.email])
