@@ -186,6 +186,7 @@ def test_citizen_files_instructor_asks_for_changes_then_accepts(
     assert dossier.state == "accepted"
     # The decision, then the sealed certificate made after commit.
     assert [m.to for m in mail.outbox] == [[world["citizen_a"].email]] * 2
+    assert mail.outbox[0].subject.endswith("\u00a0: Acceptée")  # French typography kept
     assert mail.outbox[1].subject.startswith("Votre document")
     final = citizen.get(f"/dossiers/{dossier.pk}/")
     assert "Extrait à retirer à la mairie." in html(final)
