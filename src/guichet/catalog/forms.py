@@ -31,6 +31,7 @@ from django.utils.translation import gettext as _
 
 from guichet.catalog import referentials
 from guichet.catalog.conditions import holds
+from guichet.catalog.patterns import PatternTimeout, full_match
 from guichet.catalog.text import translated
 
 LAYOUT_TYPES = ("page", "section", "explanation")
@@ -194,9 +195,22 @@ def _text_of(value: Any) -> str:
     return str(value).strip()
 
 
+def _matches(pattern: Any, text: str) -> bool:
+    """The designer's pattern on the answer, within its time limit (catalog/patterns.py)."""
+    try:
+        return full_match(str(pattern), text)
+    except PatternTimeout:
+        raise ValidationError(
+            _(
+                "This answer could not be checked against the expected format. Shorten it, "
+                "or contact the administration if it is right."
+            )
+        ) from None
+
+
 def _check_pattern(spec: dict[str, Any], text: str) -> None:
     pattern = spec.get("pattern")
-    if pattern and not re.fullmatch(str(pattern), text):
+    if pattern and not _matches(pattern, text):
         message = translated(spec.get("pattern_message")) or _("The format is not valid.")
         raise ValidationError(message)
 
@@ -307,7 +321,7 @@ def _clean_email(spec: dict[str, Any], value: Any) -> str:
 def _clean_phone(spec: dict[str, Any], value: Any) -> str:
     compact = re.sub(r"[\s.\-()]", "", _text_of(value))
     if spec.get("pattern"):
-        if not re.fullmatch(str(spec["pattern"]), compact):
+        if not _matches(spec["pattern"], compact):
             message = translated(spec.get("pattern_message")) or _("Enter a valid phone number.")
             raise ValidationError(message)
         return compact
