@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -18,6 +18,7 @@ from guichet.catalog.models import Procedure, ProcedureVersion
 from guichet.catalog.service import drafts_in_progress, export_definition
 from guichet.catalog.teams import team_problems
 from guichet.catalog.versions import compare, describe, is_compatible
+from guichet.catalog.workflow_def import design_role_problems
 from guichet.errors import ActionError
 from guichet.identity.models import Organisation, User
 
@@ -53,6 +54,25 @@ def _attributes(definition: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# Where a column's value comes from in a definition, for the model's own validation errors.
+COLUMN_PATHS = {"fee_amount": "fees.amount", NON_FIELD_ERRORS: ""}
+
+
+def _model_problems(error: ValidationError) -> Invalid:
+    """The model's validation errors as the definition's problems, at the definition's paths.
+    The definition's checks bound every value first; this is what is left if one is missed
+    (a database's integer range), so that it is a message on the field, never a 500."""
+    if not hasattr(error, "error_dict"):
+        return Invalid([Problem("", message) for message in error.messages])
+    return Invalid(
+        [
+            Problem(COLUMN_PATHS.get(column, column), message)
+            for column, errors in error.error_dict.items()
+            for message in ValidationError(errors).messages
+        ]
+    )
+
+
 def _refusal(changes: list[dict[str, Any]], drafts: int) -> ActionError:
     reasons = [describe(change) for change in changes if not is_compatible([change])]
     message = ngettext(
@@ -83,7 +103,10 @@ def _store(procedure: Procedure, definition: dict[str, Any], drafts_policy: str)
                 raise _refusal(saved.changes, drafts)
         procedure.version += 1
         saved.new_version = True
-    procedure.full_clean()
+    try:
+        procedure.full_clean()
+    except ValidationError as error:
+        raise _model_problems(error) from None
     procedure.save()
     ProcedureVersion.objects.update_or_create(
         procedure=procedure,
@@ -291,6 +314,16 @@ def do_publish_designed_procedure(user: User, procedure: Procedure) -> Procedure
     procedure = Procedure.objects.select_for_update().get(pk=procedure.pk)
     if procedure.status == Procedure.Status.PUBLISHED:
         raise ActionError(_("This procedure is already published."))
+    # A workflow saved before design roles were refused may still name one: publishing it would
+    # open the procedure to citizens under a workflow the designer wrote for their own role.
+    misplaced = design_role_problems(procedure.workflow)
+    if misplaced:
+        paths = [f"workflow.{path}" for path, _message in misplaced]
+        message = _("%(reason)s Correct the workflow (%(paths)s) before publishing.") % {
+            "reason": misplaced[0][1],
+            "paths": ", ".join(paths),
+        }
+        raise ActionError(message, {"workflow": [message]})
     _set_status(procedure, Procedure.Status.PUBLISHED)
     log_procedure_change(LogAction.PROCEDURE_PUBLISHED, user, procedure)
     return procedure

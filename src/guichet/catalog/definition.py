@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from django.utils.translation import gettext as _
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from guichet.catalog import referentials
+from guichet.catalog import referentials, workflow_def
 from guichet.catalog.conditions import problems as condition_problems
 from guichet.catalog.conditions import referenced_fields
 from guichet.catalog.forms import (
@@ -42,6 +43,7 @@ from guichet.catalog.forms import (
     NAME_PATTERN,
     RESERVED_NAMES,
 )
+from guichet.catalog.patterns import compile_problem
 
 FORMAT_VERSION = 1
 SCHEMA_FOLDER = Path(__file__).parent / "schema"
@@ -75,6 +77,11 @@ DEFAULTS: dict[str, Any] = {
 }
 NUMBER_TYPES = ("number", "integer", "decimal")
 MAX_TEXT_BYTES = 1_000_000
+# How deep mappings and lists may nest. The deepest real definitions (a condition inside a
+# block's field, a workflow state's label) stay under 15; the checks that walk conditions, the
+# JSON Schema's validator and YAML's composer recurse, so a deeper text is refused up front
+# instead of reaching Python's recursion limit.
+MAX_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -103,9 +110,41 @@ class Invalid(ValueError):
 # --- Reading YAML with its lines ------------------------------------------------------------
 
 
+class _Refused(yaml.MarkedYAMLError):
+    """Valid YAML that a definition may not use; `problem` is the translated reason."""
+
+
 class _Loader(yaml.SafeLoader):
     """YAML 1.2's plain scalars: `yes`, `no`, `on` stay text (choice values often are), and
-    dates stay text (answers store dates as ISO strings, JSON has no date type)."""
+    dates stay text (answers store dates as ISO strings, JSON has no date type).
+
+    Anchors and aliases (`&x`, `*x`) are refused: a definition has no use for them, and an alias
+    is expanded wherever it appears, so a few hundred bytes of nested aliases made millions of
+    values ("billion laughs") and an alias inside its own anchor a value that contains itself.
+    Nesting deeper than MAX_DEPTH is refused too, before the composer's recursion gets there."""
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise _Refused(
+                problem=_(
+                    "anchors and aliases (& and *) are not allowed in a definition: "
+                    "write the value out where it is needed"
+                ),
+                problem_mark=event.start_mark,
+            )
+        if self._depth >= MAX_DEPTH:
+            raise _Refused(
+                problem=_("nested more than %(limit)d levels deep") % {"limit": MAX_DEPTH},
+                problem_mark=event.start_mark,
+            )
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -129,16 +168,21 @@ def join(path: str, key: str | int) -> str:
     return f"{path}.{key}" if path else str(key)
 
 
-def _lines(node: yaml.Node, path: str, into: dict[str, int]) -> None:
-    into.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            child = join(path, str(key_node.value))
-            into[child] = key_node.start_mark.line + 1
-            _lines(value_node, child, into)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _lines(item, join(path, index), into)
+def _lines(root: yaml.Node, into: dict[str, int]) -> None:
+    """The line of every path under `root`; a loop over a stack, not recursion, so that no
+    nesting the loader lets through can exhaust the interpreter's stack here."""
+    todo: list[tuple[yaml.Node, str]] = [(root, "")]
+    while todo:
+        node, path = todo.pop()
+        into.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                child = join(path, str(key_node.value))
+                into[child] = key_node.start_mark.line + 1
+                todo.append((value_node, child))
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                todo.append((item, join(path, index)))
 
 
 def parse(text: str) -> tuple[Any, dict[str, int]]:
@@ -152,15 +196,22 @@ def parse(text: str) -> tuple[Any, dict[str, int]]:
             data = loader.construct_document(node) if node is not None else None
         finally:
             loader.dispose()
+    except _Refused as error:
+        line = error.problem_mark.line + 1 if error.problem_mark else None
+        raise Invalid([Problem("", str(error.problem), line)]) from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark else None
         raise Invalid([Problem("", f"not valid YAML: {error.problem or error}", line)]) from None
     except yaml.YAMLError as error:
         raise Invalid([Problem("", f"not valid YAML: {error}")]) from None
+    except RecursionError:
+        # The loader refuses deep nesting first; this is only the last safety net.
+        message = _("nested more than %(limit)d levels deep") % {"limit": MAX_DEPTH}
+        raise Invalid([Problem("", message)]) from None
     lines: dict[str, int] = {}
     if node is not None:
-        _lines(node, "", lines)
+        _lines(node, lines)
     return data, lines
 
 
@@ -191,10 +242,14 @@ def load_with_lines(text: str) -> tuple[dict[str, Any], dict[str, int]]:
 
 
 class _Dumper(yaml.SafeDumper):
-    """Lists indented under their key, as people write them."""
+    """Lists indented under their key, as people write them; a value used twice is written
+    twice, never as an anchor and an alias, which the loader refuses."""
 
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         super().increase_indent(flow, False)
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def dump(definition: dict[str, Any]) -> str:
@@ -262,7 +317,13 @@ def _schema_message(error: Any) -> str:
     if error.validator == "additionalProperties":
         return f"unknown key: {error.message.split('(')[-1].rstrip(')')}"
     if error.validator == "enum":
+        if error.instance in workflow_def.DESIGN_ROLES:
+            return workflow_def.design_role_message()
         return f"one of {', '.join(map(str, error.validator_value))}"
+    if error.validator == "maximum":
+        return _("at most %(limit)s") % {"limit": error.validator_value}
+    if error.validator == "minimum":
+        return _("at least %(limit)s") % {"limit": error.validator_value}
     return str(error.message)
 
 
@@ -274,6 +335,9 @@ def check(data: Any) -> list[Problem]:
     once, conditions naming earlier fields, choices, bounds, fees, eligibility, workflow)."""
     if not isinstance(data, dict):
         return [Problem("", "a definition is a mapping of keys (slug, title, form, ...)")]
+    deep = _too_deep(data)
+    if deep is not None:
+        return [Problem(deep, _("nested more than %(limit)d levels deep") % {"limit": MAX_DEPTH})]
     found = schema_problems(data)
     if found:
         return found
@@ -283,6 +347,21 @@ def check(data: Any) -> list[Problem]:
     found += [Problem(p, m) for p, m in _eligibility_problems(data.get("eligibility"), names)]
     found += [Problem(p, m) for p, m in _workflow_problems(data.get("workflow"))]
     return found
+
+
+def _too_deep(data: Any) -> str | None:
+    """The path of the first value nested deeper than MAX_DEPTH, or None. A dict from a page or
+    from JSON never went through the YAML loader's own limit; walked with a stack, not recursion."""
+    todo: list[tuple[Any, str, int]] = [(data, "", 1)]
+    while todo:
+        value, path, depth = todo.pop()
+        if depth > MAX_DEPTH:
+            return path
+        if isinstance(value, dict):
+            todo.extend((item, join(path, str(key)), depth + 1) for key, item in value.items())
+        elif isinstance(value, list):
+            todo.extend((item, join(path, index), depth + 1) for index, item in enumerate(value))
+    return None
 
 
 def _workflow_problems(section: Any) -> list[tuple[str, str]]:
@@ -447,10 +526,10 @@ def _type_problems(
             ):
                 found.append((f"{where}.{key}", "a number"))
     if spec.get("pattern") is not None:
-        try:
-            re.compile(str(spec["pattern"]))
-        except re.error as error:
-            found.append((f"{where}.pattern", f"not a valid regular expression: {error}"))
+        # Compiled by the engine that runs it on answers, with a time limit (patterns.py).
+        problem = compile_problem(str(spec["pattern"]))
+        if problem is not None:
+            found.append((f"{where}.pattern", f"not a valid regular expression: {problem}"))
     if spec.get("pattern_message") is not None:
         found += _label_problems(spec["pattern_message"], f"{where}.pattern_message")
     return found

@@ -23,10 +23,20 @@ from django.utils.translation import gettext as _
 from guichet.catalog.text import translated
 
 APPLICANT = "applicant"
-# The roles an organisation gives its agents (identity.models.Role), spelled out here so the
+# The organisation roles a workflow may name (identity.models.Role), spelled out here so the
 # format does not move when identity adds a role nobody meant to use in workflows.
-AGENT_ROLES = ("instructor", "supervisor", "designer", "org_admin")
+AGENT_ROLES = ("instructor", "supervisor")
 ROLES = (APPLICANT, *AGENT_ROLES)
+# Separation of duties: the roles that write a procedure's rules may not act on its dossiers.
+# Whoever a workflow names sees the dossiers it lets them act on (answers, documents, identity),
+# and a designer saves and publishes a workflow alone: naming their own role in it would be
+# granting themselves access to citizens' personal data, with nobody else involved. Sight of
+# dossiers comes only from an instructor or supervisor membership, which a platform
+# administrator grants in the admin site and the transparency log records (a designer who also
+# instructs holds both memberships). Workflows saved before this rule may still name these
+# roles: they are read (parse_workflow), but give those roles nothing (dossiers/access.py), and
+# saving or publishing such a procedure again is refused until the workflow is corrected.
+DESIGN_ROLES = ("designer", "org_admin")
 OPEN = "open"
 FINAL = "final"
 OUTCOMES = ("accepted", "rejected", "withdrawn", "closed")
@@ -305,6 +315,47 @@ def _check_unknown_keys(data: dict[str, Any], allowed: set[str], path: str, erro
         errors.append((f"{path}{key}", _("Unknown key.")))
 
 
+def design_role_message() -> str:
+    return _(
+        "Designers and organisation administrators cannot act on dossiers: the role that writes "
+        "a procedure's rules may not give itself access to applicants' data. Name instructor or "
+        "supervisor; an agent who must instruct is given that role by a platform administrator."
+    )
+
+
+def design_role_problems(data: object) -> Errors:
+    """Where a workflow section names a design role (designer, org_admin): in a transition's
+    `by`, a state's `actors` or the escalation's `notify`. [] for anything else, however wrong:
+    the other checks say what else is wrong."""
+    if not isinstance(data, dict):
+        return []
+    places: list[tuple[str, Any]] = []
+    states = data.get("states")
+    if isinstance(states, dict):
+        places += [
+            (f"states.{name}.actors", spec.get("actors"))
+            for name, spec in states.items()
+            if isinstance(spec, dict)
+        ]
+    transitions = data.get("transitions")
+    if isinstance(transitions, list):
+        places += [
+            (f"transitions[{index}].by", spec.get("by"))
+            for index, spec in enumerate(transitions)
+            if isinstance(spec, dict)
+        ]
+    escalation = data.get("escalation")
+    if isinstance(escalation, dict):
+        places.append(("escalation.notify", escalation.get("notify")))
+    return [
+        (f"{path}[{index}]", design_role_message())
+        for path, roles in places
+        if isinstance(roles, list)
+        for index, role in enumerate(roles)
+        if role in DESIGN_ROLES
+    ]
+
+
 def _role_list(value: Any, path: str, errors: Errors, *, required: bool) -> list[str]:
     if value is None and not required:
         return []
@@ -313,7 +364,11 @@ def _role_list(value: Any, path: str, errors: Errors, *, required: bool) -> list
         return []
     roles: list[str] = []
     for index, role in enumerate(value):
-        if role not in ROLES:
+        if role in DESIGN_ROLES:
+            # validate_workflow refuses it with its reason (design_role_problems); a workflow
+            # stored before that rule is still read, and the role grants nothing there.
+            roles.append(role)
+        elif role not in ROLES:
             errors.append(
                 (f"{path}[{index}]", _("Unknown role: use one of %s.") % ", ".join(ROLES))
             )
@@ -496,8 +551,14 @@ def _check_routing(routing: Any, errors: Errors) -> None:
 def validate_workflow(data: object) -> list[tuple[str, str]]:
     """What is wrong with a workflow section, as (path inside the section, message); [] if valid.
 
-    An empty section is valid: it means the default workflow.
+    An empty section is valid: it means the default workflow. Every new or changed workflow goes
+    through here (designer pages, `guichet procedure import`), so a design role is refused.
     """
+    return _problems(data) + design_role_problems(data)
+
+
+def _problems(data: object) -> Errors:
+    """validate_workflow() but for the design roles: what a stored workflow must pass to be read."""
     if data is None or data == {}:
         return []
     if not isinstance(data, dict):
@@ -544,7 +605,9 @@ def parse_workflow(data: object) -> Workflow:
 @lru_cache(maxsize=256)
 def _parse_cached(text: str) -> Workflow:
     data = json.loads(text)
-    errors = validate_workflow(data)
+    # A workflow stored before design roles were refused must still be read (its dossiers exist);
+    # those roles grant nothing there (dossiers/access.py).
+    errors = _problems(data)
     if errors:
         raise InvalidWorkflow(errors)
     states = {

@@ -113,9 +113,10 @@ def _is_instructor(user: AnyUser, dossier: Dossier) -> bool:
         return False  # a draft is the applicant's own business until it is submitted
     if dossier.applicant_id == user.pk:
         return False  # an agent filing with their own administration may not judge their case
-    # A workflow may give a step to another role (designer, org_admin): they see the dossier.
-    acting = INSTRUCTION_ROLES | workflow_of(dossier).agent_roles
-    return bool(agent_roles(user, dossier) & acting)
+    # Only instructors and supervisors see dossiers, whatever roles a workflow names: a workflow
+    # stored before designer and org_admin were refused there (catalog/workflow_def.py,
+    # DESIGN_ROLES) must not let the role that wrote it read applicants' data.
+    return bool(agent_roles(user, dossier) & INSTRUCTION_ROLES)
 
 
 def can_see(user: AnyUser, dossier: Dossier) -> bool:
