@@ -16,7 +16,6 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -49,7 +48,11 @@ from guichet.catalog.service import drafts_in_progress, export_definition
 from guichet.catalog.teams import team_problems
 from guichet.catalog.text import translated
 from guichet.dossiers.actions import do_create_draft, do_purge_test_dossiers
-from guichet.dossiers.models import Dossier
+from guichet.dossiers.service import (
+    count_test_dossiers,
+    count_test_dossiers_of,
+    own_test_dossiers,
+)
 from guichet.errors import ActionError
 from guichet.forms_errors import form_error_summary
 from guichet.identity.models import Organisation, User
@@ -114,12 +117,7 @@ def home(request: HttpRequest) -> HttpResponse:
         .select_related("organisation")
         .order_by("organisation__name", "slug")
     )
-    tests = {
-        row["procedure_id"]: row["count"]
-        for row in Dossier.objects.filter(procedure__in=procedures, is_test=True)
-        .values("procedure_id")
-        .annotate(count=Count("id"))
-    }
+    tests = count_test_dossiers(procedures)
     rows = [
         {
             "procedure": procedure,
@@ -261,9 +259,6 @@ def _overview(
     summary: list[dict[str, str]],
     offer: bool = False,
 ) -> HttpResponse:
-    tests = Dossier.objects.filter(
-        procedure=procedure, is_test=True, applicant=_user(request)
-    ).order_by("-created_at")
     context = {
         **_procedure_context(procedure, "overview"),
         "form": form,
@@ -271,8 +266,8 @@ def _overview(
         "has_errors": bool(summary),
         "offer_new_drafts_only": offer,
         "drafts": drafts_in_progress(procedure),
-        "test_dossiers": list(tests[:50]),
-        "test_count": Dossier.objects.filter(procedure=procedure, is_test=True).count(),
+        "test_dossiers": own_test_dossiers(_user(request), procedure),
+        "test_count": count_test_dossiers_of(procedure),
         "close_form": close_form,
         "public_url": reverse("procedure", args=[procedure.slug]),
     }
@@ -556,7 +551,7 @@ def yaml_editor(request: HttpRequest, slug: str) -> HttpResponse:
         if not form.errors:
             problems = _yaml_problems(text, procedure.organisation)
             if not problems and request.POST.get("intent") != "validate":
-                data, _lines = parse(text)
+                data, lines = parse(text)
                 try:
                     saved = do_save_designed_definition(
                         _user(request),
@@ -565,7 +560,10 @@ def yaml_editor(request: HttpRequest, slug: str) -> HttpResponse:
                         new_drafts_only=form.cleaned_data["new_drafts_only"],
                     )
                 except Invalid as error:
-                    problems = error.problems
+                    problems = [
+                        Problem(p.path, p.message, p.line or line_of(lines, p.path))
+                        for p in error.problems
+                    ]
                 except ActionError as error:
                     others, offer = [error.message], "form" in error.fields
                 else:
