@@ -88,6 +88,11 @@ def _refusal(changes: list[dict[str, Any]], drafts: int) -> ActionError:
 def _store(procedure: Procedure, definition: dict[str, Any], drafts_policy: str) -> Saved:
     """Write the definition to the procedure; a change to what dossiers depend on makes a new
     version, refused when it would strand drafts and the policy says so."""
+    # Every write of a procedure comes here, whatever checked the definition before (or not,
+    # as do_save_procedure): a workflow naming a design role is never stored again.
+    misplaced = design_role_problems(definition.get("workflow"))
+    if misplaced:
+        raise Invalid([Problem(f"workflow.{path}", message) for path, message in misplaced])
     new = procedure._state.adding
     before = {key: getattr(procedure, key) for key in VERSIONED_KEYS} if not new else {}
     old_form = list(procedure.form) if not new else []
