@@ -121,6 +121,15 @@ ACCOUNTS: list[DemoAccount] = [
         "ansd",
         "ONSWG4TFOQYTEMZUGU3DMNZYHEYDCMRT",
     ),
+    # The commune's designer writes the birth procedure's rules but sees none of its dossiers
+    # (separation of duties: catalog/workflow_def.py, DESIGN_ROLES).
+    DemoAccount(
+        "ndeye.gueye@dakarplateau.sn",
+        "Ndèye Guèye",
+        Role.DESIGNER,
+        "commune-dakar-plateau",
+        "NZSGK6LFFZTXKZLZMUWWIZLTNFTW4ZLS",
+    ),
     DemoAccount(
         "admin@guichet.sn",
         "Administrateur de la plateforme",

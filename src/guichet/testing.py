@@ -6,6 +6,8 @@ Personas (from the demo data, so tests and the demo describe the same world):
   instructor     Fatou Ndiaye, instructor at the Commune de Dakar-Plateau (owns the birth procedure)
   supervisor     Ibrahima Sarr, supervisor at the same commune
   other_agent    Ousmane Sy, instructor at the ANSD: an agent, but of another organisation
+  designer       Ndèye Guèye, procedure designer at the commune: writes the birth procedure's
+                 rules, sees none of its dossiers
   admin          the platform administrator (manages organisations, sees no dossier)
 """
 
@@ -38,6 +40,7 @@ PERSONAS = {
     "instructor": "fatou.ndiaye@dakarplateau.sn",
     "supervisor": "ibrahima.sarr@dakarplateau.sn",
     "other_agent": "ousmane.sy@ansd.sn",
+    "designer": "ndeye.gueye@dakarplateau.sn",
     "admin": "admin@guichet.sn",
 }
 BIRTH = "extrait-acte-naissance"

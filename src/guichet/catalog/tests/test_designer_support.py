@@ -1,6 +1,6 @@
-"""Personas of the designer page tests: a designer of the Commune de Dakar-Plateau (which owns
-the birth-certificate procedure) and one of the ANSD, who must not reach the commune's
-procedures. Both have TOTP, as every agent must to reach /agent/ pages."""
+"""Personas of the designer page tests: the world's designer of the Commune de Dakar-Plateau
+(which owns the birth-certificate procedure) and one of the ANSD, who must not reach the
+commune's procedures. Both have TOTP, as every agent must to reach /agent/ pages."""
 
 from typing import Any
 
@@ -24,12 +24,8 @@ def _designer(email: str, organisation: str) -> User:
 
 @pytest.fixture
 def people(world: dict[str, User]) -> dict[str, User]:
-    """The world's personas plus `designer` (commune) and `other_designer` (ANSD)."""
-    return {
-        **world,
-        "designer": _designer("khady.diallo@dakarplateau.sn", "commune-dakar-plateau"),
-        "other_designer": _designer("modou.faye@ansd.sn", "ansd"),
-    }
+    """The world's personas (`designer` is the commune's) plus `other_designer` (ANSD)."""
+    return {**world, "other_designer": _designer("modou.faye@ansd.sn", "ansd")}
 
 
 def client_for(user: User | None) -> Client:

@@ -2,10 +2,12 @@
 
 One case = one request on a dossier in a given state, with the status each persona must get.
 Personas missing from a case's table get the default for the state: 404 for everyone but the
-owner on a draft; 404 for citizen_b, other_agent and admin on a submitted dossier; 401 for
-anonymous always. Every refused request must leave the database and the stored files as they
+owner on a draft; 404 for citizen_b, other_agent, designer and admin on a submitted dossier; 401
+for anonymous always. Every refused request must leave the database and the stored files as they
 were. A download leaves one entry in the transparency log in the agent's name when an agent
-downloads, none when the applicant does or when refused.
+downloads, none when the applicant does or when refused. The designer (of the commune that owns
+the procedure) is tried with the procedure's workflow naming their role in every agent's step,
+as a workflow stored before that was refused could: they still get 404 (separation of duties).
 """
 
 from collections.abc import Callable
@@ -21,6 +23,7 @@ from guichet.audit.models import AuditEvent
 from guichet.catalog.models import Procedure
 from guichet.dossiers import actions
 from guichet.dossiers.models import Dossier
+from guichet.dossiers.tests.design_roles import store_workflow_naming_design_roles
 from guichet.identity.models import User
 from guichet.testing import BIRTH, BIRTH_ANSWERS, ApiClient, pdf_file
 
@@ -33,9 +36,16 @@ PERSONAS = [
     "instructor",
     "supervisor",
     "other_agent",
+    "designer",
     "admin",
 ]
-OUTSIDERS = {"anonymous": 401, "citizen_b": 404, "other_agent": 404, "admin": 404}
+OUTSIDERS = {
+    "anonymous": 401,
+    "citizen_b": 404,
+    "other_agent": 404,
+    "designer": 404,
+    "admin": 404,
+}
 REASON = "Merci de préciser."
 
 
@@ -346,6 +356,8 @@ def test_permission_matrix(
     world: dict[str, User],
     tmp_path: Path,
 ) -> None:
+    if persona == "designer":
+        store_workflow_naming_design_roles()
     dossier = _dossier_in(case.state, world)
     attachment = dossier.attachments.get()
     path = case.path.format(dossier=dossier.pk, attachment=attachment.pk)
@@ -381,6 +393,7 @@ def test_permission_matrix(
 
 
 def test_lists_show_only_what_is_yours(api: dict[str, ApiClient], world: dict[str, User]) -> None:
+    store_workflow_naming_design_roles()
     draft = _dossier_in("draft", world)
     submitted = _dossier_in("submitted", world)
 
@@ -390,7 +403,7 @@ def test_lists_show_only_what_is_yours(api: dict[str, ApiClient], world: dict[st
     for persona in ("instructor", "supervisor"):
         queue = api[persona].get("queue").json()
         assert [item["id"] for item in queue["items"]] == [str(submitted.pk)]
-    for persona in ("citizen_a", "citizen_b", "other_agent", "admin"):
+    for persona in ("citizen_a", "citizen_b", "other_agent", "designer", "admin"):
         assert api[persona].get("queue").json()["items"] == []
     assert api["anonymous"].get("queue").status_code == 401
     assert api["anonymous"].get("dossiers").status_code == 401

@@ -3,7 +3,10 @@
 Each case is tried by every persona. Anonymous visitors are sent to sign in; people who may not
 know the dossier exists get 404; a refused request leaves the database as it was, and an allowed
 one really changes it. A download of an attachment leaves one entry in the transparency log in
-the agent's name when an agent downloads it, none when the applicant does or when refused.
+the agent's name when an agent downloads it, none when the applicant does or when refused. The
+designer of the commune that owns the procedure is tried with the procedure's workflow naming
+their role in every agent's step, as a workflow stored before that was refused could: they still
+get 404 (separation of duties).
 """
 
 from collections.abc import Callable, Mapping
@@ -15,6 +18,7 @@ import pytest
 from guichet.audit.models import Action as LogAction
 from guichet.audit.models import AuditEvent
 from guichet.dossiers.models import Dossier
+from guichet.dossiers.tests.design_roles import store_workflow_naming_design_roles
 from guichet.dossiers.tests.test_pages_support import (  # noqa: F401 (strict_html is autouse)
     client_for,
     draft_for,
@@ -34,6 +38,7 @@ PERSONAS = (
     "instructor",
     "supervisor",
     "other_agent",
+    "designer",
     "admin",
 )
 LOGIN = "login"  # expected: a redirect to the sign-in page
@@ -338,6 +343,8 @@ def _expected_reads(case: Case, persona: str, context: dict[str, Any]) -> list[t
 @pytest.mark.parametrize("persona", PERSONAS)
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 def test_permission_matrix(world: dict[str, User], case: Case, persona: str) -> None:
+    if persona == "designer":
+        store_workflow_naming_design_roles()
     draft = draft_for(world["citizen_a"])
     submitted = submitted_for(world["citizen_a"])
     context: dict[str, Any] = {**world, "draft": draft, "submitted": submitted}
