@@ -643,7 +643,8 @@ def _parse_cached(text: str) -> Workflow:
         states=states,
         transitions=transitions,
         statutory_deadline_days=data.get("statutory_deadline_days"),
-        escalation_roles=frozenset(escalation.get("notify", ["supervisor"])),
+        # A design role left in a stored workflow is not told of overdue dossiers it cannot open.
+        escalation_roles=frozenset(escalation.get("notify", ["supervisor"])) - set(DESIGN_ROLES),
         tacit=TacitDecision(tacit["after_days"], tacit["to"]) if tacit else None,
         routing=Routing(
             routing["answer"],

@@ -31,8 +31,11 @@ from guichet.catalog.models import Procedure, ProcedureVersion
 from guichet.catalog.service import export_definition
 from guichet.catalog.tests.test_definition import MINIMAL
 from guichet.catalog.tests.test_designer_support import client_for, people  # noqa: F401
-from guichet.catalog.workflow_def import DEFAULT_WORKFLOW
-from guichet.dossiers.tests.design_roles import store_workflow_naming_design_roles
+from guichet.catalog.workflow_def import DEFAULT_WORKFLOW, parse_workflow
+from guichet.dossiers.tests.design_roles import (
+    store_workflow_naming_design_roles,
+    workflow_naming_design_roles,
+)
 from guichet.dossiers.tests.test_pages_support import strict_html  # noqa: F401
 from guichet.identity.models import Organisation, User
 from guichet.testing import BIRTH, ApiClient
@@ -157,6 +160,16 @@ def test_a_designer_cannot_save_a_workflow_naming_their_role(designer: Any) -> N
     assert re.search(rf"Ligne {line}\b", html)
     assert "- designer" in html  # the text typed is kept
     assert _state() == before
+
+
+def test_a_stored_workflow_naming_design_roles_is_still_read() -> None:
+    """Dossiers of a procedure saved before the rule carry on; the roles grant nothing there
+    (the dossier permission matrices try it) and are told of no overdue dossier."""
+    stored = workflow_naming_design_roles()
+    stored["escalation"] = {"notify": ["designer", "org_admin"]}
+    workflow = parse_workflow(stored)
+    assert "designer" in workflow.agent_roles
+    assert workflow.escalation_roles == frozenset()  # the clock then tells the supervisors
 
 
 @pytest.mark.django_db
