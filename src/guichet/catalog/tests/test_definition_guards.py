@@ -31,7 +31,7 @@ from guichet.catalog.models import Procedure, ProcedureVersion
 from guichet.catalog.service import export_definition
 from guichet.catalog.tests.test_definition import MINIMAL
 from guichet.catalog.tests.test_designer_support import client_for, people  # noqa: F401
-from guichet.catalog.workflow_def import DEFAULT_WORKFLOW, parse_workflow
+from guichet.catalog.workflow_def import DEFAULT_WORKFLOW, parse_workflow, validate_workflow
 from guichet.dossiers.tests.design_roles import (
     store_workflow_naming_design_roles,
     workflow_naming_design_roles,
@@ -120,6 +120,15 @@ def test_a_workflow_may_not_name_a_design_role(role: str, where: str) -> None:
     assert message.startswith(DESIGN_ROLE_MESSAGE)
     # The line of the role's own list item.
     assert line is not None and text.splitlines()[line - 1].strip() == f"- {role}"
+
+
+@pytest.mark.parametrize("where", ["by", "actors", "notify"])
+def test_the_workflow_engine_refuses_a_design_role_on_its_own(where: str) -> None:
+    """validate_workflow (without the JSON Schema, which refuses it too) says the same."""
+    workflow, path = _naming("designer", where)
+    [(found_path, message)] = validate_workflow(workflow)
+    assert f"workflow.{found_path}" == path
+    assert message.startswith(DESIGN_ROLE_MESSAGE)
 
 
 def test_the_default_and_two_level_workflows_still_pass() -> None:
