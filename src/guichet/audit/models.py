@@ -60,6 +60,8 @@ class Action(models.IntegerChoices):
     MEMBERSHIP_REVOKED = 307, _("Role withdrawn in an administration")
     MFA_CHANGED = 308, _("Two-factor authentication changed")
     SECURITY_CONTACT_CHANGED = 309, _("Security contact of an administration changed")
+    # The flags is_active, is_staff, is_superuser; details hold the new value of each changed.
+    PRIVILEGES_CHANGED = 310, _("Account rights changed")
     # 4xx: security alerts
     ALERT_MANY_OPENINGS = 401, _("Alert: many applications opened")
     ALERT_OUTSIDE_HOURS = 402, _("Alert: access outside working hours")

@@ -7,12 +7,14 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from guichet.audit.models import Action as LogAction
 from guichet.audit.models import ActorKind
-from guichet.audit.service import Actor, record_event
+from guichet.audit.service import Actor, NewEvent, record_event, record_events
+from guichet.errors import ActionError
 from guichet.identity.models import (
     FULL_NAME_MAX,
     NATIONAL_ID_MAX,
@@ -21,6 +23,7 @@ from guichet.identity.models import (
     ApiToken,
     Membership,
     Organisation,
+    Role,
     User,
     validate_national_id,
 )
@@ -161,22 +164,136 @@ def do_create_organisation(
     return organisation
 
 
+# Roles decide who sees citizens' dossiers, and the platform flags who runs the console: every
+# change of either is an entry of the log, naming the platform admin who made it (or the system,
+# for the demo and scripts), with the person whose access changed as its subject.
+ADMINISTRATION_PURPOSE = "Administration of agents"
+PRIVILEGE_FLAGS = ("is_active", "is_staff", "is_superuser")
+
+
+def _admin_actor(by: User | None) -> Actor:
+    if by is None:
+        return Actor.system()
+    return Actor(ActorKind.AGENT, by.pk, by.display_name[:200])
+
+
+def _membership_event(
+    action: LogAction, by: User | None, user_id: object, organisation_id: object, role: str
+) -> NewEvent:
+    return NewEvent(
+        action,
+        _admin_actor(by),
+        object_type="account",
+        object_id=user_id,
+        subject_id=user_id,
+        purpose=ADMINISTRATION_PURPOSE,
+        details={"organisation": str(organisation_id), "role": role},
+    )
+
+
+def _check_role(role: str) -> None:
+    if role not in Role.values:
+        message = _("Choose a role from the list.")
+        raise ActionError(message, {"role": [message]})
+
+
 @transaction.atomic
-def do_add_membership(user: User, organisation: Organisation, role: str) -> Membership:
+def do_add_membership(
+    user: User, organisation: Organisation, role: str, *, by: User | None = None
+) -> Membership:
+    """Give `user` a role in `organisation`; `by` is the platform admin who grants it (None for
+    the demo and scripts, logged as the system). Granting a role held already changes nothing."""
+    _check_role(role)
     membership, created = Membership.objects.get_or_create(
         user=user, organisation=organisation, role=role
     )
     if created:
-        record_event(
-            LogAction.MEMBERSHIP_GRANTED,
-            actor=Actor.system(),
-            object_type="account",
-            object_id=user.pk,
-            subject_id=user.pk,
-            purpose="Administration of agents",
-            details={"organisation": str(organisation.pk), "role": role},
+        record_events(
+            [_membership_event(LogAction.MEMBERSHIP_GRANTED, by, user.pk, organisation.pk, role)]
         )
     return membership
+
+
+@transaction.atomic
+def do_change_membership(
+    by: User, membership_id: int, *, user: User, organisation: Organisation, role: str
+) -> Membership:
+    """Change who holds a role, where, or which role. In the log it is what it does to access:
+    the old role withdrawn, the new one granted (two entries, each about its own person, since
+    the admin may move a role from one account to another)."""
+    _check_role(role)
+    membership = Membership.objects.select_for_update().filter(pk=membership_id).first()
+    if membership is None:
+        raise Http404
+    old = (membership.user_id, membership.organisation_id, membership.role)
+    new = (user.pk, organisation.pk, role)
+    if old == new:
+        return membership
+    taken = Membership.objects.filter(user=user, organisation=organisation, role=role)
+    if taken.exclude(pk=membership.pk).exists():
+        message = _("This person already holds this role in this organisation.")
+        raise ActionError(message, {"role": [message]})
+    membership.user, membership.organisation, membership.role = user, organisation, role
+    membership.save(update_fields=["user", "organisation", "role"])
+    record_events(
+        [
+            _membership_event(LogAction.MEMBERSHIP_REVOKED, by, *old),
+            _membership_event(LogAction.MEMBERSHIP_GRANTED, by, *new),
+        ]
+    )
+    return membership
+
+
+@transaction.atomic
+def do_revoke_membership(by: User | None, membership_id: int) -> bool:
+    """Withdraw a role; False if it was gone already (nothing to log)."""
+    membership = Membership.objects.select_for_update().filter(pk=membership_id).first()
+    if membership is None:
+        return False
+    held = (membership.user_id, membership.organisation_id, membership.role)
+    membership.delete()
+    record_events([_membership_event(LogAction.MEMBERSHIP_REVOKED, by, *held)])
+    return True
+
+
+@transaction.atomic
+def do_delete_organisation(by: User, organisation: Organisation) -> None:
+    """Delete an organisation (its procedures, dossiers and sub-organisations protect it: the
+    caller checks first), withdrawing its roles one by one so each is in the log."""
+    for membership_id in Membership.objects.filter(organisation=organisation).values_list(
+        "pk", flat=True
+    ):
+        do_revoke_membership(by, membership_id)
+    organisation.delete()
+
+
+@transaction.atomic
+def do_set_privileges(
+    by: User, user: User, *, is_active: bool, is_staff: bool, is_superuser: bool
+) -> User:
+    """Set an account's platform flags: active (may sign in), staff (enters the console and the
+    security alerts), superuser (every permission of the console). Logged when any changes, with
+    the new value of each flag that changed."""
+    locked = User.objects.select_for_update().get(pk=user.pk)
+    wanted = {"is_active": is_active, "is_staff": is_staff, "is_superuser": is_superuser}
+    changed = {name: value for name, value in wanted.items() if getattr(locked, name) != value}
+    for name, value in wanted.items():
+        setattr(user, name, value)
+    if not changed:
+        return user
+    for name, value in changed.items():
+        setattr(locked, name, value)
+    locked.save(update_fields=list(changed))
+    record_event(
+        LogAction.PRIVILEGES_CHANGED,
+        actor=_admin_actor(by),
+        object_type="account",
+        object_id=user.pk,
+        subject_id=user.pk,
+        purpose=ADMINISTRATION_PURPOSE,
+        details=changed,
+    )
+    return user
 
 
 @transaction.atomic
@@ -184,8 +301,6 @@ def do_set_security_contact(by: User, organisation: Organisation, email: str) ->
     """Where the security alerts about this organisation's agents go ("" for none: its parent's
     contact then, and the platform admins' page in any case). Logged; the address itself is not
     put in the permanent log, only whether one is set."""
-    from guichet.errors import ActionError
-
     email = email.strip()
     if email:
         try:
