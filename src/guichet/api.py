@@ -28,32 +28,57 @@ class BearerToken(HttpBearer):
         return user
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
-    return False
+def _refusal(data: Any) -> str | None:
+    """Why a decoded body or query cannot be taken, or None: a NUL character, which PostgreSQL
+    cannot store or even compare, or a lone surrogate (JSON's "\\ud800"), which is not text and
+    makes the vault or the database driver fail to encode it. Walked with a stack, not recursion:
+    JSON nested as deep as the decoder allows must not overflow the interpreter's stack here."""
+    pending = [data]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return _("Null characters are not allowed.")
+            if value.isascii():  # the common case: no surrogate possible, nothing to encode
+                continue
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return _("The text holds an invalid character (a lone UTF-16 surrogate).")
+        elif isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return None
+
+
+class RefusedText(HttpError):
+    """Raised by the parser. Ninja turns any error of parse_body into a 400 "Cannot parse request
+    body" raised from it; on_http_error gives this one's message instead, which says why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(400, message)
 
 
 class NulRefusingParser(Parser):
-    """PostgreSQL cannot store or even compare text holding a NUL character: refuse it at the
-    door, where it is a 400, rather than deep in a query, where it would be a 500."""
+    """Refuse text that cannot be stored at the door, where it is a 400 with a message, rather
+    than deep in a query or the vault, where it would be a 500."""
 
     def parse_body(self, request: HttpRequest) -> dict[str, Any]:
         data = super().parse_body(request)
-        if _has_nul(data):
-            raise HttpError(400, _("Null characters are not allowed."))
+        reason = _refusal(data)
+        if reason is not None:
+            raise RefusedText(reason)
         return data
 
     def parse_querydict(
         self, data: MultiValueDict[str, Any], list_fields: list[str], request: HttpRequest
     ) -> dict[str, Any]:
         parsed = super().parse_querydict(data, list_fields, request)
-        if _has_nul(parsed):
-            raise HttpError(400, _("Null characters are not allowed."))
+        reason = _refusal(parsed)
+        if reason is not None:
+            raise RefusedText(reason)
         return parsed
 
 
@@ -123,6 +148,8 @@ def on_invalid(request: HttpRequest, error: ValidationError) -> HttpResponse:
 
 @api.exception_handler(HttpError)
 def on_http_error(request: HttpRequest, error: HttpError) -> HttpResponse:
+    if isinstance(error.__cause__, RefusedText):
+        error = error.__cause__
     code = "malformed" if error.status_code == 400 else "error"
     return _error(request, error.status_code, code, str(error))
 

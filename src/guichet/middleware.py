@@ -1,5 +1,6 @@
-"""Request id (accepted from a trusted proxy's X-Request-ID or made here, logged, echoed back)
-and load shedding (a bounded number of requests at work per process, the rest refused fast)."""
+"""Request id (accepted from a trusted proxy's X-Request-ID or made here, logged, echoed back),
+load shedding (a bounded number of requests at work per process, the rest refused fast), and the
+pages' refusal of NUL characters (PostgreSQL cannot hold or even compare text containing one)."""
 
 import contextlib
 import logging
@@ -7,9 +8,10 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.utils.translation import gettext as _
 
 from guichet.logs import request_id_var
@@ -182,3 +184,66 @@ class LoadSheddingMiddleware:
         # wsgiref (`runserver`) forbids hop-by-hop headers; it closes the connection anyway.
         if not request.META.get("SERVER_SOFTWARE", "").startswith("WSGIServer"):
             response["Connection"] = "close"
+
+
+NUL = "\x00"
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _holds_nul(pairs: Iterable[tuple[str, list[str]]]) -> bool:
+    return any(NUL in key or any(NUL in value for value in values) for key, values in pairs)
+
+
+class NulCookieMiddleware:
+    """Forget cookies holding a NUL character, before the session middleware reads them.
+
+    Django's cookie parser turns a quoted `"\\000"` into a NUL, and the database session backend
+    then looks the key up: a DataError (a 500 on every page, the API included) on PostgreSQL. No
+    cookie Guichet sets can hold one, so such a cookie is treated as absent (no session: the
+    visitor is anonymous; no CSRF cookie: a new one is set) rather than refused, which would
+    lock the browser out until the cookie expires."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        cookies = request.COOKIES
+        if any(NUL in name or NUL in value for name, value in cookies.items()):
+            request.COOKIES = {
+                name: value
+                for name, value in cookies.items()
+                if NUL not in name and NUL not in value
+            }
+        return self.get_response(request)
+
+
+class NulRefusingMiddleware:
+    """The pages' equivalent of the API's NulRefusingParser: a NUL character in the path, the
+    query string or a form field (name or value) is answered 400 with a message, before any view
+    runs, so no view, filter or form can pass it to a query (a DataError, hence a 500, on
+    PostgreSQL; SQLite would accept it, so the answer is the same on both).
+
+    One generic page rather than the form again with the field marked: nobody types a NUL (a
+    keyboard cannot, browsers do not put one in a field), so only a crafted request meets it.
+    The API is left to its parser, which answers in the API's JSON error shape. Placed after the
+    language middlewares, so the page speaks the person's language."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith("/api/"):
+            return self.get_response(request)
+        if NUL in request.path or _holds_nul(request.GET.lists()):
+            return self._refuse(request)
+        # Only a form body is parsed (what the view would do anyway, with the same errors for a
+        # broken or oversized one); other bodies are left to the view.
+        form = request.method == "POST" and request.content_type in FORM_TYPES
+        if form and _holds_nul(request.POST.lists()):
+            return self._refuse(request)
+        return self.get_response(request)
+
+    @staticmethod
+    def _refuse(request: HttpRequest) -> HttpResponse:
+        message = _("Null characters are not allowed.")
+        return render(request, "400.html", {"message": message}, status=400)

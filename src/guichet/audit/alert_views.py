@@ -3,8 +3,6 @@
 Under /admin/, so the back-office rules apply (TOTP required); staff only (access.py).
 """
 
-from datetime import timedelta
-
 from django import forms
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -13,7 +11,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from guichet.audit import access, actions
-from guichet.audit.citizen import start_of
+from guichet.audit.citizen import lower_bound, upper_bound
 from guichet.audit.models import Action, SecurityAlert
 from guichet.errors import ActionError
 from guichet.forms_errors import form_error_summary
@@ -89,10 +87,11 @@ def alert_list(request: HttpRequest) -> HttpResponse:
         alerts = alerts.filter(action=wanted["kind"])
     if wanted.get("organisation"):
         alerts = alerts.filter(org_id=wanted["organisation"])
-    if wanted.get("since"):
-        alerts = alerts.filter(raised_at__gte=start_of(wanted["since"]))
-    if wanted.get("until"):
-        alerts = alerts.filter(raised_at__lt=start_of(wanted["until"] + timedelta(days=1)))
+    since, until = lower_bound(wanted.get("since")), upper_bound(wanted.get("until"))
+    if since is not None:
+        alerts = alerts.filter(raised_at__gte=since)
+    if until is not None:
+        alerts = alerts.filter(raised_at__lt=until)
     if wanted.get("before") is not None:
         alerts = alerts.filter(pk__lt=wanted["before"])
     page = list(alerts.order_by("-pk")[: PAGE_SIZE + 1])

@@ -61,15 +61,38 @@ class AccessRow:
     provable: bool
 
 
+# The days a date filter can bound by. Past the last one, the day after (the exclusive end)
+# does not exist; before the first, the log's canonical times ("%Y", not padded below year
+# 1000) would compare as text in the wrong order; and a day's midnight in the site's time zone
+# may fall outside the calendar once in UTC. A day's margin covers every time zone's offset.
+FIRST_DAY = date(1000, 1, 2)
+LAST_DAY = date.max - timedelta(days=1)
+
+
 def start_of(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def lower_bound(since: date | None) -> datetime | None:
+    """The start of `since`, or None (no bound) for a day before any event could be."""
+    if since is None or since < FIRST_DAY:
+        return None
+    return start_of(min(since, LAST_DAY))
+
+
+def upper_bound(until: date | None) -> datetime | None:
+    """The end of `until` (included), as the start of the next day; None (no bound) for a day
+    at the calendar's end, after any event could be."""
+    if until is None or until >= LAST_DAY:
+        return None
+    return start_of(max(until, FIRST_DAY) + timedelta(days=1))
 
 
 def filtered(subject: str, filters: AccessFilters) -> QuerySet[AuditEvent]:
     events = service.events_about(
         subject,
-        since=start_of(filters.since) if filters.since else None,
-        until=start_of(filters.until + timedelta(days=1)) if filters.until else None,
+        since=lower_bound(filters.since),
+        until=upper_bound(filters.until),
         families=[filters.family] if filters.family else None,
     )
     if filters.organisation:

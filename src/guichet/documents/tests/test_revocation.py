@@ -101,7 +101,6 @@ def test_revoking_through_the_api(world: dict[str, User]) -> None:
         ({"reason": "because", "comment": EXPLANATION}, "reason"),
         ({"reason": "fraud", "comment": "  "}, "comment"),
         ({"reason": "fraud", "comment": "x" * 2001}, "comment"),
-        ({"reason": "fraud", "comment": "nul\x00"}, "comment"),
     ],
 )
 def test_bad_revocations_are_refused_with_the_field_named(
