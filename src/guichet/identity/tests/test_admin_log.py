@@ -389,3 +389,41 @@ def test_nobody_but_the_platform_admin_changes_roles_or_flags(
     assert list(Membership.objects.filter(user=moussa).values_list("role", flat=True)) == []
     assert Membership.objects.filter(pk=membership.pk, role="instructor").exists()
     assert _new_entries(head) == []
+
+
+DEMO_NAMES = (
+    "Awa Diop",
+    "Moussa Fall",
+    "Fatou Ndiaye",
+    "Ibrahima Sarr",
+    "Ousmane Sy",
+    "Administrateur de la plateforme",
+)
+
+
+@pytest.mark.parametrize(
+    "persona",
+    ["anonymous", "citizen_a", "citizen_b", "instructor", "supervisor", "other_agent", "admin"],
+)
+def test_the_consoles_list_of_accounts_is_the_admins_and_shows_no_sealed_data(
+    world: dict[str, User], persona: str
+) -> None:
+    client = Client()
+    if persona != "anonymous":
+        client.force_login(world[persona])
+    listing = client.get("/admin/identity/user/")
+    awa_page = client.get(f"/admin/identity/user/{world['citizen_a'].pk}/change/")
+    if persona != "admin":
+        for response in (listing, awa_page):
+            assert response.status_code == 302
+            assert response["Location"].startswith("/admin/login/")
+        return
+    assert listing.status_code == awa_page.status_code == 200
+    for response in (listing, awa_page):
+        html = response.content.decode()
+        assert "awa.diop@example.sn" in html
+        # Names, phones and national ids are sealed: the console never opens them.
+        assert not any(name in html for name in DEMO_NAMES)
+    assert all(
+        User.objects.get(pk=user.pk).email in listing.content.decode() for user in world.values()
+    )
