@@ -138,6 +138,7 @@ def _erase_profile(user: User) -> None:
     from allauth.account.models import EmailAddress
     from allauth.mfa.models import Authenticator
 
+    ended = _access_ended_at_closure(user)
     EmailAddress.objects.filter(user=user).delete()
     Authenticator.objects.filter(user=user).delete()
     ApiToken.objects.filter(user=user).delete()
@@ -152,6 +153,33 @@ def _erase_profile(user: User) -> None:
     user.closed_at = timezone.now()
     user.save()
     destroy_key(owner_for("user", user.pk))
+    record_events(ended)
+
+
+def _access_ended_at_closure(user: User) -> list[NewEvent]:
+    """An agent's roles and an operator's console rights end with their account: entries like
+    an admin's withdrawal, with the person as the actor, so the log says when their access to
+    others' data ended."""
+    actor, purpose = Actor(ActorKind.CITIZEN, user.pk), "Request of the data subject"
+    held = Membership.objects.filter(user=user).values_list("organisation_id", "role")
+    events = [
+        _membership_event(LogAction.MEMBERSHIP_REVOKED, actor, user.pk, org, role, purpose)
+        for org, role in held
+    ]
+    dropped = {name: False for name in ("is_staff", "is_superuser") if getattr(user, name)}
+    if dropped:
+        events.append(
+            NewEvent(
+                LogAction.PRIVILEGES_CHANGED,
+                actor,
+                object_type="account",
+                object_id=user.pk,
+                subject_id=user.pk,
+                purpose=purpose,
+                details=dropped,
+            )
+        )
+    return events
 
 
 @transaction.atomic
@@ -178,15 +206,20 @@ def _admin_actor(by: User | None) -> Actor:
 
 
 def _membership_event(
-    action: LogAction, by: User | None, user_id: object, organisation_id: object, role: str
+    action: LogAction,
+    actor: Actor,
+    user_id: object,
+    organisation_id: object,
+    role: str,
+    purpose: str = ADMINISTRATION_PURPOSE,
 ) -> NewEvent:
     return NewEvent(
         action,
-        _admin_actor(by),
+        actor,
         object_type="account",
         object_id=user_id,
         subject_id=user_id,
-        purpose=ADMINISTRATION_PURPOSE,
+        purpose=purpose,
         details={"organisation": str(organisation_id), "role": role},
     )
 
@@ -209,7 +242,11 @@ def do_add_membership(
     )
     if created:
         record_events(
-            [_membership_event(LogAction.MEMBERSHIP_GRANTED, by, user.pk, organisation.pk, role)]
+            [
+                _membership_event(
+                    LogAction.MEMBERSHIP_GRANTED, _admin_actor(by), user.pk, organisation.pk, role
+                )
+            ]
         )
     return membership
 
@@ -237,8 +274,8 @@ def do_change_membership(
     membership.save(update_fields=["user", "organisation", "role"])
     record_events(
         [
-            _membership_event(LogAction.MEMBERSHIP_REVOKED, by, *old),
-            _membership_event(LogAction.MEMBERSHIP_GRANTED, by, *new),
+            _membership_event(LogAction.MEMBERSHIP_REVOKED, _admin_actor(by), *old),
+            _membership_event(LogAction.MEMBERSHIP_GRANTED, _admin_actor(by), *new),
         ]
     )
     return membership
@@ -252,7 +289,7 @@ def do_revoke_membership(by: User | None, membership_id: int) -> bool:
         return False
     held = (membership.user_id, membership.organisation_id, membership.role)
     membership.delete()
-    record_events([_membership_event(LogAction.MEMBERSHIP_REVOKED, by, *held)])
+    record_events([_membership_event(LogAction.MEMBERSHIP_REVOKED, _admin_actor(by), *held)])
     return True
 
 

@@ -10,6 +10,7 @@ from django.test import Client
 from guichet.audit.models import Action, ActorKind, AuditEvent
 from guichet.identity.actions import do_add_membership
 from guichet.identity.models import Membership, Organisation, Role, User
+from guichet.testing import ApiClient
 
 pytestmark = pytest.mark.django_db
 
@@ -427,3 +428,39 @@ def test_the_consoles_list_of_accounts_is_the_admins_and_shows_no_sealed_data(
     assert all(
         User.objects.get(pk=user.pk).email in listing.content.decode() for user in world.values()
     )
+
+
+def test_closing_ones_account_ends_roles_and_console_rights_in_the_log(
+    world: dict[str, User],
+) -> None:
+    """Closure deletes the person's roles and clears their flags: the log says so, with the
+    person as the actor (by account id only, as for every account change they make)."""
+    fatou, admin = world["instructor"], world["admin"]
+    for user in (fatou, admin):
+        head = _head()
+        assert ApiClient(user).delete("me").status_code == 200
+        events = _new_entries(head)
+        ended = [event for event in events if event.action in ACCESS_ACTIONS]
+        assert all(
+            event.actor_kind == ActorKind.CITIZEN
+            and event.actor_id == str(user.pk)
+            and event.actor_name == ""
+            and event.purpose == "Request of the data subject"
+            for event in ended
+        )
+        if user == fatou:
+            assert _summary(ended) == [
+                (Action.MEMBERSHIP_REVOKED, str(fatou.pk), _role(fatou, _commune(), "instructor"))
+            ]
+        else:
+            assert _summary(ended) == [
+                (
+                    Action.PRIVILEGES_CHANGED,
+                    str(admin.pk),
+                    {"is_staff": False, "is_superuser": False},
+                )
+            ]
+        assert not Membership.objects.filter(user=user).exists()
+
+
+ACCESS_ACTIONS = (Action.MEMBERSHIP_REVOKED, Action.MEMBERSHIP_GRANTED, Action.PRIVILEGES_CHANGED)
