@@ -15,6 +15,7 @@ from guichet.audit.models import Action as LogAction
 from guichet.audit.models import ActorKind
 from guichet.audit.service import Actor, NewEvent, record_event, record_events
 from guichet.errors import ActionError
+from guichet.identity.access import open_names
 from guichet.identity.models import (
     FULL_NAME_MAX,
     NATIONAL_ID_MAX,
@@ -202,6 +203,9 @@ PRIVILEGE_FLAGS = ("is_active", "is_staff", "is_superuser")
 def _admin_actor(by: User | None) -> Actor:
     if by is None:
         return Actor.system()
+    # By name, like agents in their read entries: without opening it (it is sealed),
+    # display_name would be the sign-in email.
+    open_names([by])
     return Actor(ActorKind.AGENT, by.pk, by.display_name[:200])
 
 

@@ -41,7 +41,11 @@ def _head() -> int:
 
 
 def _by_admin(event: AuditEvent, world: dict[str, User]) -> bool:
-    return event.actor_kind == ActorKind.AGENT and event.actor_id == str(world["admin"].pk)
+    return (
+        event.actor_kind == ActorKind.AGENT
+        and event.actor_id == str(world["admin"].pk)
+        and event.actor_name == "Administrateur de la plateforme"  # by name, not by email
+    )
 
 
 def _summary(events: list[AuditEvent]) -> list[tuple[int, str, dict[str, Any]]]:
