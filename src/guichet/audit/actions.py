@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from guichet.audit import keys, notes, service, tlog
-from guichet.audit.models import Action, ActorKind, Checkpoint, SecurityAlert
+from guichet.audit.models import Action, Checkpoint, SecurityAlert
 from guichet.errors import ActionError, Conflict, refuse_nul
 
 NOTE_MAX = 1000
@@ -79,7 +79,7 @@ def _check_extends(last: Checkpoint, size: int, root: bytes) -> None:
 
 
 @transaction.atomic
-def do_acknowledge_alert(alert_id: int, *, by_id: object, by_name: str, note: str) -> SecurityAlert:
+def do_acknowledge_alert(alert_id: int, *, by: service.Actor, note: str) -> SecurityAlert:
     """A platform admin acknowledges an alert with a note saying what was found. The
     acknowledgement is an event of the log; the note itself stays in the alert row (free text
     may name people, and the log is never erased), the log keeps its SHA-256."""
@@ -98,7 +98,7 @@ def do_acknowledge_alert(alert_id: int, *, by_id: object, by_name: str, note: st
         raise Conflict(_("This alert was already acknowledged."))
     event = service.record_event(
         Action.ALERT_ACKNOWLEDGED,
-        actor=service.Actor(ActorKind.AGENT, by_id, by_name[:200]),
+        actor=by,
         object_type="alert",
         object_id=alert.event_seq,
         purpose=gettext_noop("Security monitoring of access to personal data"),
@@ -109,7 +109,7 @@ def do_acknowledge_alert(alert_id: int, *, by_id: object, by_name: str, note: st
         },
     )
     alert.acknowledged_at = timezone.now()
-    alert.acknowledged_by = by_name[:200]
+    alert.acknowledged_by = by.name[:200]
     alert.acknowledged_seq = event.seq
     alert.note = note
     alert.save(update_fields=["acknowledged_at", "acknowledged_by", "acknowledged_seq", "note"])

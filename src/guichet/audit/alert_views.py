@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from guichet.audit import access, actions
+from guichet.audit import access, actions, service
 from guichet.audit.citizen import lower_bound, upper_bound
 from guichet.audit.models import Action, SecurityAlert
 from guichet.errors import ActionError
@@ -128,11 +128,9 @@ def acknowledge_alert(request: HttpRequest, alert_id: int) -> HttpResponse:
     form = AcknowledgeForm(request.POST)
     if not form.is_valid():
         return _detail(request, alert, form, status=400)
-    user = request.user
-    name = str(getattr(user, "display_name", "") or getattr(user, "email", ""))
     try:
         actions.do_acknowledge_alert(
-            alert.pk, by_id=user.pk, by_name=name, note=form.cleaned_data["note"]
+            alert.pk, by=service.user_actor(request.user), note=form.cleaned_data["note"]
         )
     except ActionError as error:
         for field, messages in error.fields.items():

@@ -34,7 +34,7 @@ Settings read here and in the rest of the app (all optional):
 """
 
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -80,6 +80,25 @@ class Actor:
     @classmethod
     def system(cls, name: str = "Guichet") -> "Actor":
         return cls(ActorKind.SYSTEM, "", name)
+
+
+# Audit's own pages (the security alerts') record what a platform admin does there, and the log
+# names agents and admins by their name, which identity keeps sealed. Audit imports no domain
+# app, so identity registers the one way it names a user in the log (identity/apps.py).
+_user_actor: dict[str, Callable[[Any], Actor]] = {}
+
+
+def register_user_actor(build: Callable[[Any], Actor]) -> None:
+    _user_actor["build"] = build
+
+
+def user_actor(user: Any) -> Actor:
+    """The actor for a signed-in agent or admin, as identity names them (by name)."""
+    build = _user_actor.get("build")
+    if build is None:
+        # Falling back to the sign-in email would put it in a permanent entry: refuse instead.
+        raise RuntimeError("No app registered how to name a user in the log (identity does).")
+    return build(user)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from guichet.audit.models import Action as LogAction
-from guichet.audit.models import ActorKind
 from guichet.audit.service import Actor, record_event
 from guichet.catalog.access import designer_organisations
 from guichet.catalog.definition import Invalid, Problem, check, normalise
@@ -21,6 +20,7 @@ from guichet.catalog.versions import compare, describe, is_compatible
 from guichet.catalog.workflow_def import design_role_problems
 from guichet.errors import ActionError
 from guichet.identity.models import Organisation, User
+from guichet.identity.service import agent_actor
 
 # What a dossier's handling depends on: a change to any of these makes a new version.
 VERSIONED_KEYS = ("form", "fees", "eligibility", "workflow")
@@ -197,13 +197,7 @@ def require_designer(user: User, procedure: Procedure) -> None:
 def log_procedure_change(
     action: LogAction, user: User, procedure: Procedure, **details: Any
 ) -> None:
-    actor = Actor(
-        ActorKind.AGENT,
-        user.pk,
-        user.display_name[:200],
-        procedure.organisation_id,
-        procedure.organisation.name[:200],
-    )
+    actor = agent_actor(user, procedure.organisation_id, procedure.organisation.name)
     _log_procedure_event(action, actor, procedure, **details)
 
 

@@ -22,7 +22,6 @@ from django.utils.translation import gettext as _
 
 from guichet import outbox
 from guichet.audit.models import Action as LogAction
-from guichet.audit.models import ActorKind
 from guichet.audit.service import Actor, record_event
 from guichet.documents import access, pki
 from guichet.documents.keys import key_store, new_key_store_name
@@ -39,7 +38,7 @@ from guichet.documents.models import (
 )
 from guichet.errors import ActionError, Conflict, refuse_nul
 from guichet.identity.models import Organisation, User
-from guichet.identity.service import open_names
+from guichet.identity.service import agent_actor
 from guichet.vault.service import encrypt_field, owner_for, seal_attachment
 
 logger = logging.getLogger(__name__)
@@ -309,17 +308,10 @@ def do_revoke_document(user: User, document_id: Any, reason: str, comment: str) 
         number=document.number, revoked_at=now, reason=reason, document=document
     )
     DocumentEvent.objects.create(document=document, kind=DocumentEvent.Kind.REVOKED, actor=user)
-    # The entry names the agent, whose name is sealed like anyone's: unopened, display_name
-    # would be their sign-in email.
-    open_names([user])
     record_event(
         LogAction.DOCUMENT_REVOKED,
-        actor=Actor(
-            ActorKind.AGENT,
-            user.pk,
-            user.display_name[:200],
-            document.dossier.organisation_id,
-            document.dossier.organisation.name,
+        actor=agent_actor(
+            user, document.dossier.organisation_id, document.dossier.organisation.name
         ),
         object_type="document",
         object_id=document.pk,

@@ -23,7 +23,7 @@ from guichet.catalog.workflow_def import ASSIGN_CHOSEN, ASSIGN_SELF, TransitionD
 from guichet.dossiers.models import Dossier
 from guichet.dossiers.workflow import Action
 from guichet.identity.models import Organisation, User
-from guichet.identity.service import AnyUser, open_names
+from guichet.identity.service import AnyUser, agent_actor
 from guichet.logs import request_id_var
 
 TRANSITIONS = {
@@ -90,18 +90,7 @@ OWN_REQUEST = gettext_noop("Request of the data subject")
 def actor_for(user: User, dossier: Dossier) -> Actor:
     if user.pk == dossier.applicant_id:
         return Actor(ActorKind.CITIZEN, user.pk)
-    # Agents appear by name, and a name is sealed like anyone's: without opening it,
-    # display_name is the sign-in email, which is not who the citizen should read acted. Free
-    # when the name is already open (an action's history row opened it, or an earlier read of
-    # this request); otherwise one key lookup, then the process's key cache.
-    open_names([user])
-    return Actor(
-        ActorKind.AGENT,
-        user.pk,
-        user.display_name[:200],
-        dossier.organisation_id,
-        _organisation_name(dossier),
-    )
+    return agent_actor(user, dossier.organisation_id, _organisation_name(dossier))
 
 
 def _organisation_name(dossier: Dossier) -> str:

@@ -15,7 +15,6 @@ from guichet.audit.models import Action as LogAction
 from guichet.audit.models import ActorKind
 from guichet.audit.service import Actor, NewEvent, record_event, record_events
 from guichet.errors import ActionError
-from guichet.identity.access import open_names
 from guichet.identity.models import (
     FULL_NAME_MAX,
     NATIONAL_ID_MAX,
@@ -28,7 +27,7 @@ from guichet.identity.models import (
     User,
     validate_national_id,
 )
-from guichet.identity.service import Kept, account_data, token_digest
+from guichet.identity.service import Kept, account_data, agent_actor, token_digest
 from guichet.vault.service import destroy_key, encrypt_field, owner_for
 
 TOKEN_PREFIX = "gch_"  # noqa: S105 (a public prefix, not a secret)
@@ -203,10 +202,7 @@ PRIVILEGE_FLAGS = ("is_active", "is_staff", "is_superuser")
 def _admin_actor(by: User | None) -> Actor:
     if by is None:
         return Actor.system()
-    # By name, like agents in their read entries: without opening it (it is sealed),
-    # display_name would be the sign-in email.
-    open_names([by])
-    return Actor(ActorKind.AGENT, by.pk, by.display_name[:200])
+    return agent_actor(by)
 
 
 def _membership_event(
@@ -356,9 +352,7 @@ def do_set_security_contact(by: User, organisation: Organisation, email: str) ->
     organisation.save(update_fields=["security_email"])
     record_event(
         LogAction.SECURITY_CONTACT_CHANGED,
-        actor=Actor(
-            ActorKind.AGENT, by.pk, by.display_name[:200], organisation.pk, organisation.name
-        ),
+        actor=agent_actor(by, organisation.pk, organisation.name),
         object_type="organisation",
         object_id=organisation.pk,
         purpose="Administration of agents",

@@ -170,3 +170,31 @@ def test_two_level_approval_chosen_in_the_pages_binds_the_instructor(
     assert supervisor.post(url, {"action": "accept"}).status_code == 302
     dossier.refresh_from_db()
     assert dossier.state == "accepted"
+
+
+def test_the_log_names_the_designer_by_name_for_every_change(
+    people: dict[str, User],  # noqa: F811
+) -> None:
+    """Every change a designer makes from the pages is an entry naming them by their name (it
+    is sealed; unopened, the entry would hold their sign-in email) and their administration."""
+    designer_user = people["designer"]
+    designer = client_for(designer_user)
+    procedure = build_procedure(designer)
+    designer.post(f"{BASE}/test/")
+    assert location(designer.post(f"{BASE}/test/purge/")) == f"{BASE}/"
+    for step in ("publish", "unpublish"):
+        assert location(designer.post(f"{BASE}/{step}/")) == f"{BASE}/"
+    assert location(designer.post(f"{BASE}/close/", {"replacement": ""})) == f"{BASE}/"
+
+    entries = AuditEvent.objects.filter(object_type="procedure", object_id=str(procedure.pk))
+    kinds = [event.action for event in entries.order_by("seq")]
+    assert set(kinds) == {
+        LogAction.PROCEDURE_SAVED,
+        LogAction.TEST_DOSSIERS_PURGED,
+        LogAction.PROCEDURE_PUBLISHED,
+        LogAction.PROCEDURE_UNPUBLISHED,
+        LogAction.PROCEDURE_CLOSED,
+    }
+    assert {
+        (event.actor_kind, event.actor_id, event.actor_name, event.org_name) for event in entries
+    } == {("agent", str(designer_user.pk), "Ndèye Guèye", "Commune de Dakar-Plateau")}

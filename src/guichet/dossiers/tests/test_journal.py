@@ -92,6 +92,10 @@ def test_an_agent_opening_or_downloading_is_logged_once_per_request(
     assert api["instructor"].get(f"dossiers/{dossier_id}").status_code == 200
     opened = AuditEvent.objects.filter(action=LogAction.DOSSIER_OPENED, object_id=dossier_id)
     assert opened.count() == 2  # one per request, though each reads answers and profile
+    # By name and administration (the name is sealed: opened for the entry, never the email).
+    assert set(opened.values_list("actor_kind", "actor_id", "actor_name", "org_name")) == {
+        ("agent", str(world["instructor"].pk), "Fatou Ndiaye", "Commune de Dakar-Plateau")
+    }
     download = api["instructor"].get(f"dossiers/{dossier_id}/attachments/{attachment_id}")
     assert download.status_code == 200
     b"".join(download.streaming_content)
@@ -99,6 +103,22 @@ def test_an_agent_opening_or_downloading_is_logged_once_per_request(
     assert downloaded.object_id == attachment_id
     assert downloaded.subject_id == str(world["citizen_a"].pk)
     assert downloaded.actor_id == str(world["instructor"].pk)
+
+
+def test_an_agent_opening_a_dossier_page_is_named_by_name(
+    api: dict[str, ApiClient], world: dict[str, User]
+) -> None:
+    dossier_id, _ = _file(api)
+    supervisor = Client()
+    supervisor.force_login(world["supervisor"])
+    assert supervisor.get(f"/agent/dossiers/{dossier_id}/").status_code == 200
+    [opened] = AuditEvent.objects.filter(action=LogAction.DOSSIER_OPENED, object_id=dossier_id)
+    assert (opened.actor_kind, opened.actor_id, opened.actor_name, opened.org_name) == (
+        "agent",
+        str(world["supervisor"].pk),
+        "Ibrahima Sarr",
+        "Commune de Dakar-Plateau",
+    )
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,9 @@ from guichet.identity.models import Organisation, Role, User
 pytestmark = pytest.mark.django_db
 
 
+NAMES = {"org_admin": "Ibrahima Sarr", "admin": "Administrateur de la plateforme"}
+
+
 def _commune() -> Organisation:
     return Organisation.objects.get(name="Commune de Dakar-Plateau")
 
@@ -60,6 +63,14 @@ def test_only_org_admins_and_platform_admins_set_the_security_contact(
         event = AuditEvent.objects.get(action=Action.SECURITY_CONTACT_CHANGED)
         assert event.object_id == str(commune.pk)
         assert "securite@" not in event.details
+        # By name (sealed, opened for the entry), never by sign-in email.
+        actor = org_admin if persona == "org_admin" else world["admin"]
+        assert (event.actor_kind, event.actor_id, event.actor_name, event.org_name) == (
+            "agent",
+            str(actor.pk),
+            NAMES[persona],
+            "Commune de Dakar-Plateau",
+        )
     else:
         assert shown.status_code in {302, 404}  # anonymous visitors go to the sign-in page
         assert saved.status_code in {302, 404}
@@ -113,4 +124,5 @@ def test_the_platform_admin_sets_it_in_the_console_and_it_is_logged(
     assert response.status_code == 302, response.content.decode()[:500]
     commune.refresh_from_db()
     assert commune.security_email == "cert@dakarplateau.sn"
-    assert AuditEvent.objects.filter(action=Action.SECURITY_CONTACT_CHANGED).count() == 1
+    [event] = AuditEvent.objects.filter(action=Action.SECURITY_CONTACT_CHANGED)
+    assert (event.actor_id, event.actor_name) == (str(world["admin"].pk), NAMES["admin"])
