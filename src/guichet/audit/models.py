@@ -62,6 +62,11 @@ class Action(models.IntegerChoices):
     SECURITY_CONTACT_CHANGED = 309, _("Security contact of an administration changed")
     # The flags is_active, is_staff, is_superuser; details hold the new value of each changed.
     PRIVILEGES_CHANGED = 310, _("Account rights changed")
+    # Changed by a platform admin: the sign-in address and the password, each able to hand an
+    # account over. Details never hold an address or a password (311: none; 312: whether
+    # password sign-in is on).
+    EMAIL_CHANGED = 311, _("Sign-in email address changed")
+    PASSWORD_CHANGED = 312, _("Password changed")
     # 4xx: security alerts
     ALERT_MANY_OPENINGS = 401, _("Alert: many applications opened")
     ALERT_OUTSIDE_HOURS = 402, _("Alert: access outside working hours")

@@ -4,6 +4,7 @@ import secrets
 from uuid import UUID
 
 from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
@@ -329,6 +330,95 @@ def do_set_privileges(
         subject_id=user.pk,
         purpose=ADMINISTRATION_PURPOSE,
         details=changed,
+    )
+    return user
+
+
+EMAIL_MAX = 254
+
+
+def check_sign_in_email(user: User, email: str) -> str:
+    """The address `user` would sign in with, normalised as accounts are created (lower case),
+    or ValidationError. No other account may use it, in any case, nor hold it in allauth's
+    table of addresses (sign-in and password resets look accounts up there too)."""
+    from allauth.account.models import EmailAddress
+
+    email = email.strip().lower()
+    if "\x00" in email:
+        raise ValidationError(_("Null characters are not allowed."))
+    if len(email) > EMAIL_MAX:
+        raise ValidationError(_("At most %(limit)d characters.") % {"limit": EMAIL_MAX})
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ValidationError(_("Enter a valid email address.")) from None
+    taken = User.objects.filter(email__iexact=email).exclude(pk=user.pk).exists()
+    if taken or EmailAddress.objects.filter(email__iexact=email).exclude(user=user).exists():
+        raise ValidationError(_("Another account already uses this email address."))
+    return email
+
+
+@transaction.atomic
+def do_change_email(by: User, user: User, email: str) -> User:
+    """A platform admin changes the address an account signs in with. It is the login and where
+    password resets go, so changing it can hand the account to whoever reads the new address:
+    logged, naming the admin. The entry says that the address changed, never the old or the new
+    one (the log is public and permanent, as for the security contact). The old address stops
+    signing in at once; the new one is confirmed by email at the next sign-in, as at sign-up."""
+    from allauth.account.models import EmailAddress
+
+    try:
+        email = check_sign_in_email(user, email)
+    except ValidationError as error:
+        raise ActionError(error.messages[0], {"email": error.messages}) from None
+    locked = User.objects.select_for_update().get(pk=user.pk)
+    if locked.email.lower() == email:
+        # Addresses are compared without case when signing in: a change of case changes nothing.
+        user.email = locked.email
+        return user
+    user.email = email
+    locked.email = email
+    locked.save(update_fields=["email"])
+    # allauth signs people in and sends password resets by the addresses of this table too: the
+    # old one must go with the change, or it would still open the account.
+    EmailAddress.objects.filter(user=locked).exclude(email=email).delete()
+    EmailAddress.objects.update_or_create(user=locked, email=email, defaults={"primary": True})
+    record_event(
+        LogAction.EMAIL_CHANGED,
+        actor=_admin_actor(by),
+        object_type="account",
+        object_id=user.pk,
+        subject_id=user.pk,
+        purpose=ADMINISTRATION_PURPOSE,
+        details={},
+    )
+    return user
+
+
+@transaction.atomic
+def do_set_password(by: User, user: User, password: str | None) -> User:
+    """A platform admin sets an account's password, or turns password sign-in off (None).
+    Whoever knows the password may sign in (with the second factor, for agents): logged, naming
+    the admin, saying only whether password sign-in is on. Never the password or its hash."""
+    locked = User.objects.select_for_update().get(pk=user.pk)
+    if password is None:
+        locked.set_unusable_password()
+    else:
+        try:
+            validate_password(password, locked)
+        except ValidationError as error:
+            raise ActionError(error.messages[0], {"password": error.messages}) from None
+        locked.set_password(password)
+    locked.save(update_fields=["password"])
+    user.password = locked.password
+    record_event(
+        LogAction.PASSWORD_CHANGED,
+        actor=_admin_actor(by),
+        object_type="account",
+        object_id=user.pk,
+        subject_id=user.pk,
+        purpose=ADMINISTRATION_PURPOSE,
+        details={"password_sign_in": password is not None},
     )
     return user
 

@@ -1,27 +1,36 @@
 """The platform administrator's console: organisations, agents and their roles.
 
 Writes go through identity.actions so the admin follows the same rules as everything else: a
-role granted, changed or withdrawn, and an account's flags (active, staff, superuser) changed,
-are entries of the transparency log naming the admin, in the transaction of the change.
+role granted, changed or withdrawn, an account's flags (active, staff, superuser), its sign-in
+email and its password changed, are entries of the transparency log naming the admin, in the
+transaction of the change.
 Dossiers are deliberately absent: operators run the platform, they do not read citizens' files.
 """
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.forms import UserChangeForm
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import QuerySet
 from django.forms import BaseModelFormSet, ModelForm
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils.translation import gettext
 
 from guichet.identity.actions import (
     PRIVILEGE_FLAGS,
+    check_sign_in_email,
     do_add_membership,
+    do_change_email,
     do_change_membership,
     do_delete_organisation,
     do_revoke_membership,
+    do_set_password,
     do_set_privileges,
     do_set_security_contact,
 )
@@ -58,8 +67,15 @@ class MembershipInline(admin.TabularInline[Membership, Any]):
     autocomplete_fields = ["organisation"]
 
 
+class AccountChangeForm(UserChangeForm):  # type: ignore[type-arg]
+    def clean_email(self) -> str:
+        # The action's own rules, so a refusal shows beside the field instead of as an error page.
+        return check_sign_in_email(self.instance, self.cleaned_data.get("email") or "")
+
+
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):  # type: ignore[type-arg]
+    form = AccountChangeForm
     ordering = ["email"]
     # Names, phones and national ids are sealed (identity/access.py opens them): the console
     # shows and searches accounts by email only.
@@ -85,17 +101,47 @@ class UserAdmin(BaseUserAdmin):  # type: ignore[type-arg]
     def save_model(
         self, request: HttpRequest, obj: User, form: ModelForm[User], change: bool
     ) -> None:
-        # The form has set the flags on the object; they are saved by the action, which logs
-        # them, and the rest of the form by the usual save, with the flags as stored.
+        # The form has set the flags and the email on the object; they are saved by the actions,
+        # which log them, and the rest of the form by the usual save, with them as stored. The
+        # change page's view runs in one transaction: a failing entry undoes the whole save.
         wanted = {name: bool(getattr(obj, name)) for name in PRIVILEGE_FLAGS}
+        email = obj.email
         if change:
-            stored = User.objects.filter(pk=obj.pk).values(*PRIVILEGE_FLAGS).get()
+            stored = User.objects.filter(pk=obj.pk).values(*PRIVILEGE_FLAGS, "email").get()
         else:
             stored = {"is_active": True, "is_staff": False, "is_superuser": False}
         for name, value in stored.items():
             setattr(obj, name, value)
         super().save_model(request, obj, form, change)
+        if change:
+            do_change_email(_admin(request), obj, email)
         do_set_privileges(_admin(request), obj, **wanted)
+
+    def user_change_password(
+        self, request: HttpRequest, id: str, form_url: str = ""
+    ) -> HttpResponse:
+        """The console's "change password" page: a valid form is saved by the action, which logs
+        it naming the admin; everything else (the page, its refusals) is Django's own view."""
+        if request.method != "POST":
+            return super().user_change_password(request, id, form_url)
+        user = self.get_object(request, unquote(id))
+        if user is None or not self.has_change_permission(request, user):
+            return super().user_change_password(request, id, form_url)  # its 404 or 403
+        form = self.change_password_form(user, request.POST)
+        usable = form.is_valid() and form.cleaned_data["set_usable_password"]
+        # As Django's view: turning passwords off must come from its own button.
+        if not form.is_valid() or not (usable or "unset-password" in request.POST):
+            return super().user_change_password(request, id, form_url)
+        password = form.cleaned_data["password1"] if usable else None
+        with transaction.atomic():
+            do_set_password(_admin(request), user, password)
+            self.log_change(request, user, self.construct_change_message(request, form, []))
+        if usable:
+            messages.success(request, gettext("Password changed successfully."))
+        else:
+            messages.success(request, gettext("Password-based authentication was disabled."))
+        update_session_auth_hash(request, user)  # an admin changing their own stays signed in
+        return HttpResponseRedirect(reverse("admin:identity_user_change", args=(user.pk,)))
 
     def save_formset(
         self,

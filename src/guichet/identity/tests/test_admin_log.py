@@ -5,9 +5,13 @@ names the admin, with the person whose access changed as its subject; nobody els
 from typing import Any
 
 import pytest
+from allauth.account.models import EmailAddress
+from django.contrib.auth import authenticate
 from django.test import Client
 
 from guichet.audit.models import Action, ActorKind, AuditEvent
+from guichet.audit.service import canonical_bytes
+from guichet.demo import DEMO_PASSWORD
 from guichet.identity.actions import do_add_membership
 from guichet.identity.models import Membership, Organisation, Role, User
 from guichet.testing import ApiClient
@@ -56,9 +60,11 @@ def _role(user: User, organisation: Organisation, role: str) -> dict[str, Any]:
     return {"organisation": str(organisation.pk), "role": role}
 
 
-def _user_form(user: User, rows: list[dict[str, str]], **flags: bool) -> dict[str, str]:
+def _user_form(
+    user: User, rows: list[dict[str, str]], email: str = "", **flags: bool
+) -> dict[str, str]:
     """The account page as the console posts it: the fields, the flags checked, the roles."""
-    data = {"email": user.email, "language": user.language}
+    data = {"email": email or user.email, "language": user.language}
     for name in ("is_active", "is_staff", "is_superuser"):
         if flags.get(name, getattr(user, name)):
             data[name] = "on"
@@ -75,6 +81,22 @@ def _user_form(user: User, rows: list[dict[str, str]], **flags: bool) -> dict[st
         for key, value in {"user": str(user.pk), **row}.items():
             data[f"{INLINE}-{index}-{key}"] = value
     return data
+
+
+NEW_EMAIL = "moussa.fall@nouvelle-adresse.sn"
+NEW_PASSWORD = "Kaolack-Soleil-2027"
+
+
+def _password_form(password: str | None) -> dict[str, str]:
+    """The console's password page: a new password twice, or password sign-in turned off."""
+    if password is None:
+        return {"usable_password": "false", "unset-password": "1"}
+    return {"usable_password": "true", "password1": password, "password2": password}
+
+
+def _entry_bytes(events: list[AuditEvent]) -> bytes:
+    """Every byte the log holds (and publishes) of these entries."""
+    return b"".join(canonical_bytes(event) for event in events)
 
 
 def test_granting_a_role_names_the_admin_and_the_agent(
@@ -280,6 +302,137 @@ def test_saving_an_account_unchanged_logs_nothing(
     assert _new_entries(head) == []
 
 
+def test_changing_the_sign_in_email_is_logged_without_either_address(
+    admin_client: Client, world: dict[str, User]
+) -> None:
+    """The address is the login and where password resets go: changing it can hand an account
+    over. The entry names the admin and the account, never the old or the new address."""
+    moussa, old = world["citizen_b"], world["citizen_b"].email
+    head = _head()
+    response = admin_client.post(
+        f"/admin/identity/user/{moussa.pk}/change/", _user_form(moussa, [], email=NEW_EMAIL)
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    moussa.refresh_from_db()
+    assert moussa.email == NEW_EMAIL
+    events = _new_entries(head)
+    assert _summary(events) == [(Action.EMAIL_CHANGED, str(moussa.pk), {})]
+    assert _by_admin(events[0], world)
+    assert events[0].purpose == "Administration of agents"
+    published = _entry_bytes(events)
+    assert old.encode() not in published and NEW_EMAIL.encode() not in published
+    assert b"moussa" not in published and b"nouvelle-adresse" not in published
+    # The old address no longer opens the account (allauth looks people up by its table of
+    # addresses too); the new one must be confirmed, as at sign-up.
+    assert authenticate(None, email=old, password=DEMO_PASSWORD) is None
+    assert authenticate(None, email=NEW_EMAIL, password=DEMO_PASSWORD) == moussa
+    assert list(EmailAddress.objects.filter(user=moussa).values_list("email", "verified")) == [
+        (NEW_EMAIL, False)
+    ]
+    # The person sees it on their own page, as any change of their account's access.
+    own = Client()
+    own.force_login(moussa)
+    page = own.get("/account/data-accesses/").content.decode()
+    assert "Adresse électronique de connexion modifiée" in page
+
+
+def test_an_email_another_account_uses_is_refused_beside_the_field(
+    admin_client: Client, world: dict[str, User]
+) -> None:
+    moussa, awa = world["citizen_b"], world["citizen_a"]
+    head = _head()
+    for taken, message in (
+        (awa.email, "Un autre compte utilise déjà cette adresse électronique."),
+        (awa.email.upper(), "Un autre compte utilise déjà cette adresse électronique."),
+        ("pas une adresse", "Saisissez une adresse e-mail valide."),
+    ):
+        response = admin_client.post(
+            f"/admin/identity/user/{moussa.pk}/change/", _user_form(moussa, [], email=taken)
+        )
+        assert response.status_code == 200  # the form again, with the error by the field
+        assert response.context["adminform"].form.errors["email"] == [message]
+    moussa.refresh_from_db()
+    assert moussa.email == "moussa.fall@example.sn"
+    assert _new_entries(head) == []
+
+
+def test_a_change_of_case_only_is_no_change_of_address(
+    admin_client: Client, world: dict[str, User]
+) -> None:
+    moussa = world["citizen_b"]
+    head = _head()
+    response = admin_client.post(
+        f"/admin/identity/user/{moussa.pk}/change/",
+        _user_form(moussa, [], email=moussa.email.upper()),
+    )
+    assert response.status_code == 302
+    moussa.refresh_from_db()
+    assert moussa.email == "moussa.fall@example.sn"
+    assert _new_entries(head) == []
+
+
+def test_setting_a_password_is_logged_without_it(
+    admin_client: Client, world: dict[str, User]
+) -> None:
+    fatou = world["instructor"]
+    page = admin_client.get(f"/admin/identity/user/{fatou.pk}/password/")
+    assert page.status_code == 200
+    head = _head()
+    response = admin_client.post(
+        f"/admin/identity/user/{fatou.pk}/password/", _password_form(NEW_PASSWORD)
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert response["Location"] == f"/admin/identity/user/{fatou.pk}/change/"
+    fatou.refresh_from_db()
+    assert fatou.check_password(NEW_PASSWORD)
+    events = _new_entries(head)
+    assert _summary(events) == [
+        (Action.PASSWORD_CHANGED, str(fatou.pk), {"password_sign_in": True})
+    ]
+    assert _by_admin(events[0], world)
+    published = _entry_bytes(events)
+    assert NEW_PASSWORD.encode() not in published
+    assert fatou.password.encode() not in published
+    assert fatou.password.split("$")[-1].encode() not in published  # nor the hash itself
+
+
+def test_turning_password_sign_in_off_is_logged(
+    admin_client: Client, world: dict[str, User]
+) -> None:
+    fatou = world["instructor"]
+    head = _head()
+    response = admin_client.post(f"/admin/identity/user/{fatou.pk}/password/", _password_form(None))
+    assert response.status_code == 302
+    fatou.refresh_from_db()
+    assert not fatou.has_usable_password()
+    events = _new_entries(head)
+    assert _summary(events) == [
+        (Action.PASSWORD_CHANGED, str(fatou.pk), {"password_sign_in": False})
+    ]
+    assert _by_admin(events[0], world)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"usable_password": "true", "password1": NEW_PASSWORD, "password2": "autre chose"},
+        {"usable_password": "true", "password1": "court", "password2": "court"},
+        {"usable_password": "false"},  # turning passwords off without its own button
+    ],
+    ids=["mismatch", "too short", "conflicting"],
+)
+def test_a_refused_password_changes_nothing_and_logs_nothing(
+    admin_client: Client, world: dict[str, User], data: dict[str, str]
+) -> None:
+    fatou = world["instructor"]
+    head = _head()
+    response = admin_client.post(f"/admin/identity/user/{fatou.pk}/password/", data)
+    assert response.status_code in (200, 302)  # the form again, or back to it with a message
+    fatou.refresh_from_db()
+    assert fatou.check_password(DEMO_PASSWORD)
+    assert _new_entries(head) == []
+
+
 def test_a_change_and_its_entry_are_one_transaction(
     world: dict[str, User], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -301,10 +454,22 @@ def test_a_change_and_its_entry_are_one_transaction(
     flagged = client.post(
         f"/admin/identity/user/{moussa.pk}/change/", _user_form(moussa, [], is_staff=True)
     )
-    assert granted.status_code == flagged.status_code == 500
+    readdressed = client.post(
+        f"/admin/identity/user/{moussa.pk}/change/", _user_form(moussa, [], email=NEW_EMAIL)
+    )
+    passworded = client.post(
+        f"/admin/identity/user/{moussa.pk}/password/", _password_form(NEW_PASSWORD)
+    )
+    statuses = {response.status_code for response in (granted, flagged, readdressed, passworded)}
+    assert statuses == {500}
     assert not Membership.objects.filter(user=moussa).exists()
     moussa.refresh_from_db()
     assert not moussa.is_staff
+    assert moussa.email == "moussa.fall@example.sn"
+    assert moussa.check_password(DEMO_PASSWORD) and not moussa.check_password(NEW_PASSWORD)
+    assert list(EmailAddress.objects.filter(user=moussa).values_list("email", flat=True)) == [
+        "moussa.fall@example.sn"
+    ]
 
 
 def test_accounts_are_not_deleted_from_the_console(
@@ -383,6 +548,14 @@ def test_nobody_but_the_platform_admin_changes_roles_or_flags(
             f"/admin/identity/user/{moussa.pk}/change/",
             _user_form(moussa, [], is_staff=True, is_superuser=True),
         ),
+        (
+            "post",
+            f"/admin/identity/user/{moussa.pk}/change/",
+            _user_form(moussa, [], email=NEW_EMAIL),
+        ),
+        ("get", f"/admin/identity/user/{moussa.pk}/password/", {}),
+        ("post", f"/admin/identity/user/{moussa.pk}/password/", _password_form(NEW_PASSWORD)),
+        ("post", f"/admin/identity/user/{moussa.pk}/password/", _password_form(None)),
     ]
     for method, url, data in requests:
         response = getattr(client, method)(url, data)
@@ -391,6 +564,7 @@ def test_nobody_but_the_platform_admin_changes_roles_or_flags(
         assert response["Location"].startswith("/admin/login/"), (method, url)
     moussa.refresh_from_db()
     assert not moussa.is_staff and not moussa.is_superuser
+    assert moussa.email == "moussa.fall@example.sn" and moussa.check_password(DEMO_PASSWORD)
     assert list(Membership.objects.filter(user=moussa).values_list("role", flat=True)) == []
     assert Membership.objects.filter(pk=membership.pk, role="instructor").exists()
     assert _new_entries(head) == []
