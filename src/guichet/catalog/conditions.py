@@ -13,6 +13,8 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 OPERATORS = (
     "equals",
     "not_equals",
@@ -34,32 +36,32 @@ def problems(condition: Any, where: str) -> list[tuple[str, str]]:
     """Shape mistakes in a condition, as (path, message); the fields it names are checked by the
     definition's loader, which knows what is declared before it."""
     if not isinstance(condition, dict):
-        return [(where, "a condition is a mapping")]
+        return [(where, _("a condition is a mapping"))]
     combinators = [key for key in COMBINATORS if key in condition]
     if combinators:
         if len(condition) != 1:
-            return [(where, "all, any or not stands alone in its mapping")]
+            return [(where, _("all, any or not stands alone in its mapping"))]
         key = combinators[0]
         inner = condition[key]
         if key == "not":
             return problems(inner, f"{where}.not")
         if not isinstance(inner, list) or not inner:
-            return [(f"{where}.{key}", "a non-empty list of conditions")]
+            return [(f"{where}.{key}", _("a non-empty list of conditions"))]
         found: list[tuple[str, str]] = []
         for index, item in enumerate(inner):
             found.extend(problems(item, f"{where}.{key}[{index}]"))
         return found
     if not isinstance(condition.get("field"), str):
-        return [(where, "a comparison names its field: {field: name, equals: value}")]
+        return [(where, _("a comparison names its field: {field: name, equals: value}"))]
     operators = [key for key in condition if key != "field"]
     if len(operators) != 1 or operators[0] not in OPERATORS:
-        return [(where, f"exactly one of {', '.join(OPERATORS)}")]
+        return [(where, _("exactly one of %(list)s") % {"list": ", ".join(OPERATORS)})]
     operator = operators[0]
     value = condition[operator]
     if operator in ("in", "not_in") and not isinstance(value, list):
-        return [(f"{where}.{operator}", "a list of values")]
+        return [(f"{where}.{operator}", _("a list of values"))]
     if operator == "filled" and not isinstance(value, bool):
-        return [(f"{where}.{operator}", "true or false")]
+        return [(f"{where}.{operator}", _("true or false"))]
     return []
 
 

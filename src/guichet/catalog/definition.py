@@ -18,7 +18,7 @@ and written back as it is.
 import importlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
@@ -91,12 +92,19 @@ class Problem:
     line: int | None = None
 
     def __str__(self) -> str:
-        where = self.path or "(top)"
-        return (
-            f"line {self.line}: {where}: {self.message}"
-            if self.line
-            else f"{where}: {self.message}"
-        )
+        where = self.path or top_path()
+        if self.line:
+            return _("line %(line)d: %(path)s: %(message)s") % {
+                "line": self.line,
+                "path": where,
+                "message": self.message,
+            }
+        return f"{where}: {self.message}"
+
+
+def top_path() -> str:
+    """How a problem of the whole definition (no path) names where it is."""
+    return _("(top)")
 
 
 class Invalid(ValueError):
@@ -162,6 +170,15 @@ _Loader.add_implicit_resolver(
 )
 
 
+def _listed(values: Iterable[object]) -> dict[str, str]:
+    return {"list": ", ".join(map(str, values))}
+
+
+def one_of(values: Iterable[object]) -> str:
+    """The problem of a value outside a fixed list (a field's type, an index kind, an enum)."""
+    return _("one of %(list)s") % _listed(values)
+
+
 def join(path: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{path}[{key}]"
@@ -188,7 +205,7 @@ def _lines(root: yaml.Node, into: dict[str, int]) -> None:
 def parse(text: str) -> tuple[Any, dict[str, int]]:
     """The data in a YAML (or JSON) text and the line of each path; Invalid when unreadable."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES:
-        raise Invalid([Problem("", "the definition is larger than 1 MB")])
+        raise Invalid([Problem("", _("the definition is larger than 1 MB"))])
     try:
         loader = _Loader(text)
         try:
@@ -202,9 +219,12 @@ def parse(text: str) -> tuple[Any, dict[str, int]]:
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark else None
-        raise Invalid([Problem("", f"not valid YAML: {error.problem or error}", line)]) from None
+        # PyYAML's own words, in English, say what it stumbled on.
+        message = _("not valid YAML: %(problem)s") % {"problem": error.problem or error}
+        raise Invalid([Problem("", message, line)]) from None
     except yaml.YAMLError as error:
-        raise Invalid([Problem("", f"not valid YAML: {error}")]) from None
+        message = _("not valid YAML: %(problem)s") % {"problem": error}
+        raise Invalid([Problem("", message)]) from None
     except RecursionError:
         # The loader refuses deep nesting first; this is only the last safety net.
         message = _("nested more than %(limit)d levels deep") % {"limit": MAX_DEPTH}
@@ -313,17 +333,78 @@ def schema_problems(data: Any) -> list[Problem]:
     return found
 
 
+# What the schema's validators mean, in the designer's language: jsonschema's own messages are
+# English and quote Python's repr of the value.
+JSON_TYPES = {
+    "string": gettext_lazy("a text"),
+    "integer": gettext_lazy("a whole number"),
+    "number": gettext_lazy("a number"),
+    "boolean": gettext_lazy("true or false"),
+    "object": gettext_lazy("a mapping"),
+    "array": gettext_lazy("a list"),
+    "null": gettext_lazy("nothing"),
+}
+_REQUIRED = re.compile(r"^'(?P<key>[^']*)' is a required property$")
+
+
 def _schema_message(error: Any) -> str:
-    if error.validator == "additionalProperties":
-        return f"unknown key: {error.message.split('(')[-1].rstrip(')')}"
-    if error.validator == "enum":
-        if error.instance in workflow_def.DESIGN_ROLES:
+    validator, limit, instance = error.validator, error.validator_value, error.instance
+    if validator == "additionalProperties":
+        known = error.schema.get("properties") or {}
+        extra = [str(key) for key in instance if key not in known]
+        return ngettext("unknown key: %(list)s", "unknown keys: %(list)s", len(extra)) % _listed(
+            extra
+        )
+    if validator == "enum":
+        if instance in workflow_def.DESIGN_ROLES:
             return workflow_def.design_role_message()
-        return f"one of {', '.join(map(str, error.validator_value))}"
-    if error.validator == "maximum":
-        return _("at most %(limit)s") % {"limit": error.validator_value}
-    if error.validator == "minimum":
-        return _("at least %(limit)s") % {"limit": error.validator_value}
+        return one_of(limit)
+    if validator == "maximum":
+        return _("at most %(limit)s") % {"limit": limit}
+    if validator == "minimum":
+        return _("at least %(limit)s") % {"limit": limit}
+    if validator == "exclusiveMinimum":
+        return _("greater than %(key)s") % {"key": limit}
+    if validator == "required":
+        found = _REQUIRED.match(str(error.message))
+        missing = [found["key"]] if found else [k for k in limit if k not in instance]
+        return _("required key missing: %(list)s") % _listed(missing)
+    if validator == "type":
+        wanted = limit if isinstance(limit, list) else [limit]
+        names = [str(JSON_TYPES.get(name, name)) for name in wanted]
+        if len(names) > 1:
+            return _("must be one of: %(list)s") % _listed(names)
+        return _("must be %(type)s") % {"type": names[0]}
+    if validator == "pattern":
+        return _("does not have the expected form (%(pattern)s)") % {"pattern": limit}
+    if validator in ("minLength", "minItems", "minProperties") and limit == 1:
+        return _("must not be empty")
+    if validator == "minLength":
+        return ngettext("at least %(limit)d character", "at least %(limit)d characters", limit) % {
+            "limit": limit
+        }
+    if validator == "maxLength":
+        return ngettext("at most %(limit)d character", "at most %(limit)d characters", limit) % {
+            "limit": limit
+        }
+    if validator == "minItems":
+        return ngettext("at least %(limit)d item", "at least %(limit)d items", limit) % {
+            "limit": limit
+        }
+    if validator == "minProperties":
+        return ngettext("at least %(limit)d key", "at least %(limit)d keys", limit) % {
+            "limit": limit
+        }
+    if validator == "maxProperties":
+        return ngettext("at most %(limit)d key", "at most %(limit)d keys", limit) % {"limit": limit}
+    if validator == "uniqueItems":
+        return _("a value appears twice")
+    if validator == "const":
+        return _("must be %(type)s") % {"type": json.dumps(limit, ensure_ascii=False)}
+    if validator in ("oneOf", "anyOf"):
+        return _("matches none of the allowed forms")
+    if validator == "not":
+        return _("not allowed here")
     return str(error.message)
 
 
@@ -334,7 +415,7 @@ def check(data: Any) -> list[Problem]:
     """Every problem of a definition: the schema's first, then the meaning's (names declared
     once, conditions naming earlier fields, choices, bounds, fees, eligibility, workflow)."""
     if not isinstance(data, dict):
-        return [Problem("", "a definition is a mapping of keys (slug, title, form, ...)")]
+        return [Problem("", _("a definition is a mapping of keys (slug, title, form, ...)"))]
     deep = _too_deep(data)
     if deep is not None:
         return [Problem(deep, _("nested more than %(limit)d levels deep") % {"limit": MAX_DEPTH})]
@@ -395,17 +476,17 @@ def _label_problems(texts: Any, where: str, *, required: bool = True) -> list[tu
     if isinstance(texts, str) and texts.strip():
         return []
     if not isinstance(texts, dict) or not str(texts.get("fr") or "").strip():
-        return [(where, "needs at least a French text (fr)")]
+        return [(where, _("needs at least a French text (fr)"))]
     unknown = [key for key in texts if key not in LANGUAGES]
     if unknown:
-        return [(join(where, unknown[0]), f"languages are {', '.join(LANGUAGES)}")]
+        return [(join(where, unknown[0]), _("languages are %(list)s") % _listed(LANGUAGES))]
     return []
 
 
 def form_problems(form: Any) -> list[tuple[str, str]]:
     """Mistakes in a form (the definition's `form` list), as (path, message)."""
     if not isinstance(form, list):
-        return [("form", "must be a list of fields")]
+        return [("form", _("must be a list of fields"))]
     found: list[tuple[str, str]] = []
     declared: dict[str, dict[str, Any]] = {}
     for index, spec in enumerate(form):
@@ -425,10 +506,10 @@ def _item_problems(
     allowed: tuple[str, ...],
 ) -> list[tuple[str, str]]:
     if not isinstance(spec, dict):
-        return [(where, "must be a mapping")]
+        return [(where, _("must be a mapping"))]
     kind = spec.get("type")
     if kind not in allowed:
-        return [(f"{where}.type", f"one of {', '.join(allowed)}")]
+        return [(f"{where}.type", one_of(allowed))]
     found: list[tuple[str, str]] = []
     if kind in LAYOUT_TYPES:
         if kind == "explanation":
@@ -451,11 +532,12 @@ def _name_problems(
 ) -> list[tuple[str, str]]:
     name = spec.get("name")
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        return [(f"{where}.name", "lower-case letters, digits and _ only, starting with a letter")]
+        message = _("lower-case letters, digits and _ only, starting with a letter")
+        return [(f"{where}.name", message)]
     if name in RESERVED_NAMES:
-        return [(f"{where}.name", f"'{name}' is reserved")]
+        return [(f"{where}.name", _("'%(name)s' is reserved") % {"name": name})]
     if name in taken:
-        return [(f"{where}.name", f"'{name}' is used twice")]
+        return [(f"{where}.name", _("'%(name)s' is used twice") % {"name": name})]
     return []
 
 
@@ -472,13 +554,14 @@ def _condition_problems(
         head, _dot, rest = path.partition(".")
         target = (siblings or {}).get(head) or declared.get(head)
         if target is None:
-            found.append((where, f"'{head}' is not a field declared before this one"))
+            message = _("'%(name)s' is not a field declared before this one")
+            found.append((where, message % {"name": head}))
         elif target.get("type") == "file":
-            found.append((where, f"'{head}' is a file: conditions read answers"))
+            message = _("'%(name)s' is a file: conditions read answers")
+            found.append((where, message % {"name": head}))
         elif rest and (target.get("type") != "address" or rest not in ADDRESS_PARTS):
-            found.append(
-                (where, f"'{path}': only an address has parts (region, departement, commune)")
-            )
+            message = _("'%(path)s': only an address has parts (region, departement, commune)")
+            found.append((where, message % {"path": path}))
     return found
 
 
@@ -494,12 +577,8 @@ def _type_problems(
     if "index" in spec and (
         spec["index"] not in INDEX_KINDS or kind not in ("text", "email", "phone", "nin")
     ):
-        found.append(
-            (
-                f"{where}.index",
-                f"one of {', '.join(INDEX_KINDS)}, on a text, email, phone or nin field",
-            )
-        )
+        message = _("one of %(list)s, on a text, email, phone or nin field")
+        found.append((f"{where}.index", message % _listed(INDEX_KINDS)))
     for low, high in (
         ("min", "max"),
         ("min_length", "max_length"),
@@ -514,22 +593,24 @@ def _type_problems(
             except TypeError:
                 wrong = True
             if wrong:
-                found.append((f"{where}.{low}", f"greater than {high}"))
+                found.append((f"{where}.{low}", _("greater than %(key)s") % {"key": high}))
     if kind in ("date", "datetime"):
         for key in ("min", "max"):
             if spec.get(key) is not None and not _is_date_bound(spec[key]):
-                found.append((f"{where}.{key}", "an ISO date (YYYY-MM-DD) or today"))
+                found.append((f"{where}.{key}", _("an ISO date (YYYY-MM-DD) or today")))
     elif kind in NUMBER_TYPES:
         for key in ("min", "max"):
             if spec.get(key) is not None and (
                 isinstance(spec[key], bool) or not isinstance(spec[key], int | float)
             ):
-                found.append((f"{where}.{key}", "a number"))
+                found.append((f"{where}.{key}", _("a number")))
     if spec.get("pattern") is not None:
         # Compiled by the engine that runs it on answers, with a time limit (patterns.py).
         problem = compile_problem(str(spec["pattern"]))
         if problem is not None:
-            found.append((f"{where}.pattern", f"not a valid regular expression: {problem}"))
+            # The regex engine's own words (English) say what is wrong in the expression.
+            message = _("not a valid regular expression: %(problem)s") % {"problem": problem}
+            found.append((f"{where}.pattern", message))
     if spec.get("pattern_message") is not None:
         found += _label_problems(spec["pattern_message"], f"{where}.pattern_message")
     return found
@@ -544,24 +625,24 @@ def _is_date_bound(value: Any) -> bool:
 def _choice_problems(spec: dict[str, Any], where: str) -> list[tuple[str, str]]:
     if spec.get("referential") is not None:
         if spec.get("choices"):
-            return [(f"{where}.choices", "either choices or a referential, not both")]
+            return [(f"{where}.choices", _("either choices or a referential, not both"))]
         if not referentials.is_known(str(spec["referential"])):
-            names = ", ".join(referentials.BUILT_IN)
-            return [(f"{where}.referential", f"unknown referential; known: {names}")]
+            message = _("unknown referential; known: %(list)s") % _listed(referentials.BUILT_IN)
+            return [(f"{where}.referential", message)]
         return []
     options = spec.get("choices")
     if not isinstance(options, list) or not options:
-        return [(f"{where}.choices", "a choice field needs choices (or a referential)")]
+        return [(f"{where}.choices", _("a choice field needs choices (or a referential)"))]
     found: list[tuple[str, str]] = []
     seen: set[str] = set()
     for index, option in enumerate(options):
         place = f"{where}.choices[{index}]"
         if not isinstance(option, dict) or "value" not in option:
-            found.append((place, "a choice has a value and a label"))
+            found.append((place, _("a choice has a value and a label")))
             continue
         value = str(option["value"])
         if value in seen:
-            found.append((f"{place}.value", f"'{value}' is used twice"))
+            found.append((f"{place}.value", _("'%(name)s' is used twice") % {"name": value}))
         seen.add(value)
         if "label" in option:
             found += _label_problems(option["label"], f"{place}.label")
@@ -573,7 +654,7 @@ def _block_problems(
 ) -> list[tuple[str, str]]:
     nested = spec.get("fields")
     if not isinstance(nested, list) or not nested:
-        return [(f"{where}.fields", "a repeatable block needs its fields")]
+        return [(f"{where}.fields", _("a repeatable block needs its fields"))]
     found: list[tuple[str, str]] = []
     siblings: dict[str, dict[str, Any]] = {}
     for index, item in enumerate(nested):
@@ -596,9 +677,8 @@ def _fees_problems(fees: Any, names: dict[str, dict[str, Any]]) -> list[tuple[st
         if per is not None:
             target = names.get(str(per))
             if target is None or target.get("type") not in (*NUMBER_TYPES, "block", "multichoice"):
-                found.append(
-                    (f"{where}.per", "the name of a number field, a block or a multiple choice")
-                )
+                message = _("the name of a number field, a block or a multiple choice")
+                found.append((f"{where}.per", message))
     return found
 
 

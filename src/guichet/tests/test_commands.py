@@ -32,7 +32,7 @@ def test_token_create_prints_a_token_that_opens_the_api(world: dict[str, User]) 
 
     raw = out.strip()
     assert raw.startswith("gch_") and "\n" not in raw  # stdout holds the token and nothing else
-    assert "shown only this once" in err
+    assert "Il n’est affiché que cette fois" in err
     token = ApiToken.objects.get(user=world["citizen_a"])
     assert token.name == "tax office sync"
     assert raw not in (token.digest, token.prefix)  # only a digest is stored
@@ -45,7 +45,7 @@ def test_token_create_for_an_unknown_email_fails_and_creates_nothing(
     world: dict[str, User],
 ) -> None:
     with pytest.raises(
-        CommandError, match=re.escape("No user has the email address 'nobody@example.sn'")
+        CommandError, match=re.escape("Aucun compte n’a l’adresse électronique nobody@example.sn.")
     ):
         _token("create", "nobody@example.sn")
     assert not ApiToken.objects.exists()
@@ -59,14 +59,14 @@ def test_an_unknown_email_exits_with_status_1_and_a_clear_message(
 
     assert exited.value.code == 1
     captured = capsys.readouterr()
-    assert "No user has the email address 'nobody@example.sn'" in captured.err
+    assert "Aucun compte n’a l’adresse électronique nobody@example.sn." in captured.err
     assert captured.out == ""
 
 
 def test_token_create_refuses_a_deactivated_account(world: dict[str, User]) -> None:
     world["citizen_b"].is_active = False
     world["citizen_b"].save()
-    with pytest.raises(CommandError, match="deactivated"):
+    with pytest.raises(CommandError, match="est désactivé"):
         _token("create", "moussa.fall@example.sn")
     assert not ApiToken.objects.exists()
 
@@ -82,7 +82,7 @@ def test_token_list_shows_each_token_without_its_secret(world: dict[str, User]) 
     assert any("first" in line and "active" in line for line in lines)
     assert first.strip() not in out
     _, err = _token("list", "moussa.fall@example.sn")
-    assert "no API token" in err
+    assert "n’a aucun jeton d’API" in err
 
 
 def test_token_revoke_shuts_the_token_out(world: dict[str, User]) -> None:
@@ -92,7 +92,7 @@ def test_token_revoke_shuts_the_token_out(world: dict[str, User]) -> None:
 
     _, err = _token("revoke", str(token.pk))
 
-    assert "revoked" in err
+    assert "révoqué" in err
     token.refresh_from_db()
     assert token.revoked_at is not None
     assert _me(raw)[0] == 401
@@ -103,11 +103,11 @@ def test_token_revoke_twice_or_unknown_fails(world: dict[str, User]) -> None:
     _token("create", "awa.diop@example.sn")
     token = ApiToken.objects.get()
     _token("revoke", str(token.pk))
-    with pytest.raises(CommandError, match="already revoked"):
+    with pytest.raises(CommandError, match="était déjà révoqué"):
         _token("revoke", str(token.pk))
-    with pytest.raises(CommandError, match="No token has the id"):
+    with pytest.raises(CommandError, match="Aucun jeton n’a l’identifiant"):
         _token("revoke", "6f1c1f4e-0000-4000-8000-000000000000")
-    with pytest.raises(CommandError, match="is not a token id"):
+    with pytest.raises(CommandError, match="n’est pas un identifiant de jeton"):
         _token("revoke", "not-a-uuid")
 
 

@@ -56,6 +56,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.duration import duration_iso_string
+from django.utils.translation import gettext as _
 
 from guichet.vault.archive import (
     KEY_BYTES,
@@ -293,7 +294,7 @@ def _dump_rows(
             writer.add_bytes(f"{DB_PREFIX}{label}/{part:06d}.jsonl", bytes(buffer), rows=in_part)
         tables[label] = {"table": model._meta.db_table, "fields": names, "rows": count}
         if count:
-            out(f"  {label}: {count} rows")
+            out("  " + _("%(table)s: %(count)d rows") % {"table": label, "count": count})
     return tables
 
 
@@ -326,7 +327,7 @@ def _copy_files(
         count += 1
         total += size
     missing = sorted(referenced)
-    out(f"  {count} files, {total} bytes")
+    out("  " + _("%(count)d files, %(bytes)d bytes") % {"count": count, "bytes": total})
     return count, total, missing
 
 
@@ -345,7 +346,7 @@ def create_backup(
     connection = connections[using]
     if output.exists():
         raise BackupError(f"{output} already exists; backups are never overwritten.")
-    _, state_apps = migration_state(connection)
+    _plan, state_apps = migration_state(connection)
     kek = active_kek()
     key = os.urandom(KEY_BYTES)
     wrapped = get_provider(kek.provider).wrap(kek.version, key)
@@ -401,12 +402,12 @@ def _write_body(
     ):
         writer = _Writer(tar, int(now.timestamp()))
         referenced: set[str] = set()
-        out("Reading the database (one consistent snapshot)...")
+        out(_("Reading the database (one consistent snapshot)..."))
         with snapshot(connection):
             applied = sorted(MigrationExecutor(connection).recorder.applied_migrations())
             tables = _dump_rows(writer, connection, state_apps, referenced, out)
             keks = _kek_versions()
-        out("Copying stored files...")
+        out(_("Copying stored files..."))
         count, total, missing = _copy_files(writer, default_storage, referenced, out)
         manifest = {
             "kind": "guichet-backup-manifest",
@@ -525,7 +526,7 @@ def _verify(source: IO[bytes], out: Output) -> VerifiedArchive:
     if manifest is None:
         raise BackupError("The archive has no manifest: it is incomplete.")
     _compare(manifest, seen, reader.header.backup_id)
-    out(f"Verified {len(seen)} entries against the manifest.")
+    out(_("Verified %(count)d entries against the manifest.") % {"count": len(seen)})
     return VerifiedArchive(
         reader.header.backup_id,
         f"{reader.header.provider}:v{reader.header.kek_version}",

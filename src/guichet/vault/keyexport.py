@@ -196,8 +196,11 @@ def _missing_versions(exported: list[int]) -> list[str]:
     try:
         needed = KekVersion.objects.filter(provider="local").exclude(state=KekState.RETIRED)
         return [
-            f"The database uses local KEK v{kek.version}, but its file is missing: the export "
-            "cannot restore data wrapped under it."
+            _(
+                "The database uses local KEK v%(version)d, but its file is missing: the export "
+                "cannot restore data wrapped under it."
+            )
+            % {"version": kek.version}
             for kek in needed
             if kek.version not in exported
         ]

@@ -41,6 +41,7 @@ from django.core.management.color import no_style
 from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations.executor import MigrationExecutor
+from django.utils.translation import gettext as _
 
 from guichet.vault.archive import BackupError
 from guichet.vault.backup import (
@@ -95,19 +96,22 @@ def restore_backup(
     connection = connections[using]
     storage = default_storage
     with path.open("rb") as source:
-        out("Verifying the archive (decrypting and hashing every entry)...")
+        out(_("Verifying the archive (decrypting and hashing every entry)..."))
         manifest = verify_archive(source, out).manifest
         targets, executor = _migration_targets(connection, manifest)
         _check_keys_installed(manifest)
         _check_empty(connection, storage)
         report = RestoreReport(manifest["backup_id"], manifest["created_at"])
         try:
-            out(f"Migrating the database to the archive's state ({len(targets)} targets)...")
+            out(
+                _("Migrating the database to the archive's state (%(count)d targets)...")
+                % {"count": len(targets)}
+            )
             executor.migrate(targets)
             state_apps = executor.loader.project_state(nodes=targets, at_end=True).apps
             source.seek(0)
             _load(source, manifest, connection, state_apps, storage, report, out)
-            out("Applying this version's newer migrations...")
+            out(_("Applying this version's newer migrations..."))
             ContentType.objects.clear_cache()
             call_command("migrate", interactive=False, verbosity=0, database=using)
             ContentType.objects.clear_cache()
@@ -117,7 +121,7 @@ def restore_backup(
                 "instance is now partly restored: empty its database and storage folder, fix "
                 "the cause, and run the restore again."
             ) from error
-    out("Checking that every data key unwraps and every ciphertext has its key...")
+    out(_("Checking that every data key unwraps and every ciphertext has its key..."))
     applied = MigrationExecutor(connection).loader.project_state().apps
     report.live_keys, report.ciphertexts, report.problems = check_restored(applied, storage)
     return report
@@ -218,7 +222,7 @@ def _load(
     if unknown:
         raise BackupError(f"The archive holds tables this schema lacks: {', '.join(unknown)}.")
     first_file = None
-    out("Loading rows (one transaction)...")
+    out(_("Loading rows (one transaction)..."))
     with transaction.atomic(using=connection.alias):
         _clear_prepopulated(connection, [by_label[label] for label in tables])
         for member in members:
@@ -234,8 +238,9 @@ def _load(
             for statement in connection.ops.sequence_reset_sql(no_style(), loaded):
                 cursor.execute(statement)
         _check_counts(connection, by_label, tables)
-    out(f"  {report.rows} rows in {len(tables)} tables")
-    out("Writing files...")
+    loaded_rows = {"rows": report.rows, "tables": len(tables)}
+    out("  " + _("%(rows)d rows in %(tables)d tables") % loaded_rows)
+    out(_("Writing files..."))
     expected = manifest["members"]
     rest = itertools.chain([first_file] if first_file else [], members)
     for name, handle, _size in rest:
@@ -244,7 +249,7 @@ def _load(
         _store_file(storage, name, handle, expected[name]["sha256"])
         report.files += 1
     reader.finish()
-    out(f"  {report.files} files")
+    out("  " + _("%(count)d files") % {"count": report.files})
     # Keys cached by this process belonged to the instance before the restore.
     reset_providers()
     reset_key_cache()

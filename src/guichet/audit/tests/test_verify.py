@@ -149,12 +149,16 @@ def _standalone(*args: str) -> tuple[int, str]:
 
 
 def _first_bad(output: str) -> int | None:
-    found = re.search(r"first bad entry: (\d+)", output)
+    """The first bad entry a verifier named: the command's (French) or tools/verify_log.py's."""
+    found = re.search(
+        r"(?:ÉCHEC\u00a0: première entrée fautive\u00a0: |first bad entry: )(\d+)", output
+    )
     return int(found.group(1)) if found else None
 
 
 def _root(output: str) -> str | None:
-    found = re.search(r"root ([0-9a-f]{64})", output)
+    """The root a verifier printed: the command's (French) or tools/verify_log.py's (English)."""
+    found = re.search(r"(?:root|racine) ([0-9a-f]{64})", output)
     return found.group(1) if found else None
 
 
@@ -165,7 +169,8 @@ def test_an_untouched_log_verifies_and_both_verifiers_give_the_same_root() -> No
     _build(37, [5, 16, 20], random.Random(1))
     code, out, err = _cli_verify()
     assert code == 0, err
-    assert "OK: 37 entries" in out and "4 checkpoints verified" in out
+    assert out.startswith("OK\u00a0: 37 entrées, racine ")
+    assert "4 points de contrôle vérifiés" in out
     standalone_code, standalone_out = _standalone()
     assert standalone_code == 0, standalone_out
     assert _root(standalone_out) == _root(out) == service.root_at(37).hex()
@@ -178,6 +183,7 @@ def test_each_tampering_fails_the_command_naming_the_entry(kind: str) -> None:
     expected = _tamper(kind, 10, rng)
     code, _, err = _cli_verify()
     assert code == 1
+    assert err.startswith("ÉCHEC\u00a0: première entrée fautive\u00a0: ")
     if kind == "rewrite":
         # The events and tree agree again; only the signed checkpoint of 13 can tell, and
         # entries up to 8 are still vouched for by the checkpoint of 8.

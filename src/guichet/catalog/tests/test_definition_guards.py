@@ -148,7 +148,7 @@ def test_the_command_refuses_a_design_role_at_its_line(
     source = tmp_path / "demande.yaml"
     source.write_text(text, encoding="utf-8")
     err = io.StringIO()
-    with pytest.raises(CommandError, match="not imported"):
+    with pytest.raises(CommandError, match=r"\u00a0: non importée\.$"):
         call_command("procedure", "import", str(source), stdout=io.StringIO(), stderr=err)
     line = _line_of(text, "- designer", after="name: take")
     assert f"{source}:{line}: {path}: {DESIGN_ROLE_MESSAGE}" in err.getvalue()
@@ -350,7 +350,7 @@ def test_a_column_the_checks_missed_is_a_problem_on_its_path(
     source = tmp_path / "birth.yaml"
     source.write_text(text, encoding="utf-8")
     err = io.StringIO()
-    with pytest.raises(CommandError, match="not imported"):
+    with pytest.raises(CommandError, match=r"\u00a0: non importée\.$"):
         call_command("procedure", "import", str(source), stdout=io.StringIO(), stderr=err)
     assert f"{source}:" in err.getvalue() and ": fees.amount: Assurez-vous" in err.getvalue()
     assert _state() == before
@@ -416,7 +416,7 @@ def test_a_pattern_that_does_not_compile_is_refused_at_its_line(pattern: str) ->
     text = MINIMAL + f"    pattern: '{pattern}'\n"
     [(path, line, message)] = _problems(text)
     assert (path, line) == ("form[0].pattern", 9)
-    assert message.startswith("not a valid regular expression")
+    assert message.startswith("expression régulière non valide\u00a0: ")
 
 
 @pytest.mark.django_db

@@ -32,8 +32,8 @@ def certificate(kind: str, status: str = "active") -> x509.Certificate:
 def test_init_makes_the_ca_and_the_labelled_tsa_once(
     world: dict[str, User], vault_keys: Path
 ) -> None:
-    assert "Created." in pki("init")
-    assert "Already initialised" in pki("init")
+    assert "Créés." in pki("init")
+    assert "Déjà initialisée\u00a0; rien n’a changé." in pki("init")
     assert SealCertificate.objects.count() == 2
     ca, tsa = certificate("ca"), certificate("tsa")
     assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
@@ -52,7 +52,7 @@ def test_issue_supersedes_and_old_documents_stay_valid(world: dict[str, User]) -
     document = issued(world)
     first = SealCertificate.objects.get(kind="seal")
     output = pki("issue", "commune-dakar-plateau")
-    assert "Issued:" in output
+    assert "Délivré\u00a0:" in output
     first.refresh_from_db()
     assert first.status == "superseded"
     second = SealCertificate.objects.get(kind="seal", status="active")
@@ -60,13 +60,13 @@ def test_issue_supersedes_and_old_documents_stay_valid(world: dict[str, User]) -
     assert verify_pdf(own_pdf(document)).result == "valid"
     assert issued(world).seal_id == second.pk
     listing = pki("list")
-    assert "superseded" in listing and "CA SHA-256 fingerprint" in listing
+    assert "superseded" in listing and "Empreinte SHA-256 de l’AC\u00a0:" in listing
 
 
 def test_unknown_organisation_and_nothing_to_revoke_are_clear_errors(
     world: dict[str, User],
 ) -> None:
-    with pytest.raises(CommandError, match="No organisation"):
+    with pytest.raises(CommandError, match="Aucune organisation n’a le nom court"):
         pki("issue", "no-such-org")
     with pytest.raises(CommandError, match=r"no seal certificate|aucun certificat de cachet"):
         pki("revoke", "ansd")

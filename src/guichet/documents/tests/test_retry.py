@@ -107,7 +107,7 @@ def test_attempts_are_bounded_then_an_operator_restarts_it(
     reset_process_state()
     out = io.StringIO()
     call_command("documents", "retry", stdout=out)
-    assert "1 issuing" in out.getvalue()
+    assert "1 émission envoyée" in out.getvalue()
     assert issuance(dossier).status == IssuanceStatus.ISSUED
     assert Document.objects.filter(dossier=dossier).count() == 1
 

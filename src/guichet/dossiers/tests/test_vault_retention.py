@@ -84,20 +84,20 @@ def test_a_decided_dossier_is_kept_its_retention_period_then_erased(
     mail.outbox.clear()
 
     clock.advance(retention - 31)
-    assert "warned: 0" in _run() and not mail.outbox
+    assert "prévenus\u00a0: 0 dossier\n" in _run() and not mail.outbox
 
     clock.advance(2)  # 29 days before the date: the applicant is told, once
-    assert "warned: 1" in _run()
+    assert "prévenus\u00a0: 1 dossier\n" in _run()
     (notice,) = mail.outbox
     assert notice.to == ["awa.diop@example.sn"]
     assert str(dossier.number) in str(notice.subject)
     assert "/account/export/" in notice.body
     assert "Motif" not in notice.body and "1994" not in notice.body  # nothing of the file
-    assert "warned: 0" in _run() and len(mail.outbox) == 1
+    assert "prévenus\u00a0: 0 dossier\n" in _run() and len(mail.outbox) == 1
 
     clock.advance(30)
     with django_capture_on_commit_callbacks(execute=True):
-        assert f"erased: 1 dossier(s)\n  {dossier.number}" in _run()
+        assert f"effacés\u00a0: 1 dossier\n  {dossier.number}" in _run()
 
     assert not Dossier.objects.filter(pk=dossier.pk).exists()
     for model in (Attachment, DossierEvent, Message, DossierIndex):
@@ -151,10 +151,10 @@ def test_withdrawn_and_rejected_dossiers_follow_the_same_rule(
     actions.do_transition(awa, withdrawn.pk, "withdraw", "Plus besoin.")
 
     clock.advance(360)
-    assert "erased: 1" in _run()
+    assert "effacés\u00a0: 1 dossier\n" in _run()
     assert DossierTombstone.objects.get().state == "rejected"
     clock.advance(10)
-    assert "erased: 1" in _run()
+    assert "effacés\u00a0: 1 dossier\n" in _run()
     assert set(DossierTombstone.objects.values_list("state", flat=True)) == {
         "rejected",
         "withdrawn",
@@ -170,7 +170,7 @@ def test_open_dossiers_are_never_erased(world: dict[str, User], clock: Clock) ->
 
     clock.advance(20 * 365)
 
-    assert "warned: 0" in _run() and "erased: 0" in _run()
+    assert "prévenus\u00a0: 0 dossier\n" in _run() and "effacés\u00a0: 0 dossier\n" in _run()
     assert Dossier.objects.filter(pk=dossier.pk).exists()
 
 
@@ -185,14 +185,14 @@ def test_drafts_left_untouched_are_erased_and_touching_one_restarts_its_clock(
     mail.outbox.clear()
 
     clock.advance(85)
-    assert "warned: 2" in _run()
+    assert "prévenus\u00a0: 2 dossiers\n" in _run()
     assert {m.to[0] for m in mail.outbox} == {"awa.diop@example.sn", "moussa.fall@example.sn"}
     clock.advance(1)
     actions.do_update_answers(world["citizen_a"], kept.pk, {"copies": 2})  # Awa comes back
 
     clock.advance(9)
     out = _run()
-    assert f"erased: 1 dossier(s)\n  draft {left.pk}" in out
+    assert f"effacés\u00a0: 1 dossier\n  draft {left.pk}" in out
     tombstone = DossierTombstone.objects.get()
     assert (tombstone.pk, tombstone.state, tombstone.reason, tombstone.number) == (
         left.pk,
@@ -204,7 +204,7 @@ def test_drafts_left_untouched_are_erased_and_touching_one_restarts_its_clock(
 
     clock.advance(76)  # 85 days after Awa's edit: warned again, for the new date
     mail.outbox.clear()
-    assert "warned: 1" in _run() and mail.outbox[0].to == ["awa.diop@example.sn"]
+    assert "prévenus\u00a0: 1 dossier\n" in _run() and mail.outbox[0].to == ["awa.diop@example.sn"]
 
 
 def test_a_dry_run_changes_nothing_and_sends_nothing(world: dict[str, User], clock: Clock) -> None:
@@ -214,7 +214,7 @@ def test_a_dry_run_changes_nothing_and_sends_nothing(world: dict[str, User], clo
 
     out = _run("--dry-run")
 
-    assert f"would erase: 1 dossier(s)\n  {dossier.number}" in out
+    assert f"seraient effacés\u00a0: 1 dossier\n  {dossier.number}" in out
     assert Dossier.objects.filter(pk=dossier.pk).exists() and not mail.outbox
     assert not DossierTombstone.objects.exists()
 
@@ -244,4 +244,4 @@ def test_a_failed_erasure_is_reported_and_retried(
             _run()
     assert Dossier.objects.filter(pk=dossier.pk).exists()
 
-    assert "erased: 1" in _run()
+    assert "effacés\u00a0: 1 dossier\n" in _run()

@@ -56,7 +56,7 @@ def test_backup_writes_a_private_archive_named_by_its_time(places: Path) -> None
     assert re.fullmatch(r"guichet-\d{8}T\d{6}Z\.gbk", archives[0].name)
     assert archives[0].stat().st_mode & 0o777 == 0o600
     assert (places / "backups").stat().st_mode & 0o777 == 0o700
-    assert f"Backup written: {archives[0]}" in out
+    assert f"Sauvegarde écrite\u00a0: {archives[0]} (" in out
     assert NOTE.encode() not in archives[0].read_bytes()
 
 
@@ -89,8 +89,8 @@ def test_verify_reports_the_content_and_refuses_one_altered_byte(places: Path) -
 
     out = _run("backup", "--verify", str(archive))
 
-    assert "OK: every entry decrypts and matches the manifest." in out
-    assert "files: 3 (" in out
+    assert "OK\u00a0: chaque entrée se déchiffre et correspond au manifeste." in out
+    assert "fichiers\u00a0: 3 (" in out
     data = bytearray(archive.read_bytes())
     data[-40] ^= 0x80
     archive.write_bytes(bytes(data))
@@ -157,7 +157,7 @@ def test_round_trip_through_a_wiped_database_and_storage(places: Path) -> None:
 
     out = _run("restore", str(archive))
 
-    checked = re.search(r"(\d+) data keys unwrap, (\d+) ciphertexts checked", out)
+    checked = re.search(r"(\d+) clés de données déchiffrables, (\d+) chiffrés vérifiés", out)
     assert checked is not None, out
     assert int(checked[1]) == DataKey.objects.filter(destroyed_at__isnull=True).count() > 0
     assert int(checked[2]) >= 3  # at least the note, the scan and the shredded note
@@ -189,7 +189,7 @@ def test_with_the_hsm_the_archive_key_is_wrapped_by_it_and_restores(places: Path
 
     _run("backup", "--output", str(archive))
 
-    assert "key wrapped by pkcs11:v1" in _run("backup", "--verify", str(archive))
+    assert "clé chiffrée par pkcs11:v1" in _run("backup", "--verify", str(archive))
     call_command("flush", interactive=False, verbosity=0)
     shutil.rmtree(places / "files")
     _run("restore", str(archive))  # the KEK never left the token: nothing to import

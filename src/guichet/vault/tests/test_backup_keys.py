@@ -56,7 +56,7 @@ def test_export_then_import_on_a_new_machine_reads_the_data_again(
 
     out, _ = _vault("export-keys", str(export), "--passphrase-file", str(passphrase_file))
 
-    assert "Exported local KEK v1" in out
+    assert "KEK locales v1 exportées dans" in out
     assert _mode(export) == 0o600
     content = json.loads(export.read_text())
     original = (vault_keys / "kek-v1.key").read_bytes()
@@ -71,7 +71,7 @@ def test_export_then_import_on_a_new_machine_reads_the_data_again(
 
     out, _ = _vault("import-keys", str(export), "--passphrase-file", str(passphrase_file))
 
-    assert f"Installed local KEK v1 in {new_keys}" in out
+    assert f"KEK locales v1 installées dans {new_keys}." in out
     assert _mode(new_keys) == 0o700
     assert _mode(new_keys / "kek-v1.key") == 0o600
     assert (new_keys / "kek-v1.key").read_bytes() == original
@@ -93,7 +93,7 @@ def test_every_version_is_exported_retired_ones_included(
 
     out, _ = _vault("import-keys", str(export), "--passphrase-file", str(passphrase_file))
 
-    assert "Installed local KEK v1, v2" in out
+    assert "KEK locales v1, v2 installées dans" in out
     assert sorted(p.name for p in new_keys.iterdir()) == ["kek-v1.key", "kek-v2.key"]
     assert service.decrypt_field(OWNER, 1, "phone", sealed) == "+221771234567"
 
@@ -106,7 +106,9 @@ def test_the_passphrase_is_asked_twice_and_must_match(
     answers = iter([PASSPHRASE, PASSPHRASE + "!"])
     monkeypatch.setattr("getpass.getpass", lambda prompt="": next(answers))
 
-    with pytest.raises(CommandError, match="The two passphrases differ"):
+    with pytest.raises(
+        CommandError, match=r"^Les deux phrases secrètes diffèrent\u00a0; rien n’a été écrit\.$"
+    ):
         _vault("export-keys", str(export))
 
     assert not export.exists()
@@ -186,8 +188,8 @@ def test_after_a_move_to_an_hsm_what_is_still_local_is_exported(
 
     out, err = _vault("export-keys", str(export), "--passphrase-file", str(passphrase_file))
 
-    assert f"Exported local KEK v1 to {export} (0600)." in out
-    assert "With the documents' signing key files: signing/ca-1.pem." in out
+    assert f"KEK locales v1 exportées dans {export} (0600)." in out
+    assert "Avec les fichiers de clés de signature des documents\u00a0: signing/ca-1.pem." in out
     assert STAYS_ON_THE_HSM in out
     manifest = _manifest(export)
     assert (manifest["provider"], manifest["keks_in_key_service"]) == ("pkcs11", "pkcs11")
@@ -199,7 +201,7 @@ def test_after_a_move_to_an_hsm_what_is_still_local_is_exported(
     out, err = _vault("import-keys", str(export), "--passphrase-file", str(passphrase_file))
 
     assert out == (
-        f"Installed local KEK v1 in {new_keys}.\n"
+        f"KEK locales v1 installées dans {new_keys}.\n"
         f"Fichiers de clés de signature signing/ca-1.pem installés dans {new_keys}.\n"
         f"{STAYS_ON_THE_HSM}\n"
     )
@@ -260,7 +262,7 @@ def test_an_export_is_never_overwritten(
     export = tmp_path / "keys.json"
     export.write_text("the only copy of last year's keys")
 
-    with pytest.raises(CommandError, match="already exists"):
+    with pytest.raises(CommandError, match=r"existe déjà\u00a0; un export n’est jamais écrasé\.$"):
         _vault("export-keys", str(export), "--passphrase-file", str(passphrase_file))
 
     assert export.read_text() == "the only copy of last year's keys"

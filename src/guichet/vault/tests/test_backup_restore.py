@@ -322,7 +322,7 @@ def scenario(new_instance: MakeInstance, tmp_path_factory: pytest.TempPathFactor
     source.call("populate")
     archive = source.var_dir / "backups" / "a.gbk"
     made = source.run("backup", "--output", str(archive))
-    assert "Backup written" in made.stdout
+    assert "Sauvegarde écrite\u00a0: " in made.stdout
     secrets_dir = tmp_path_factory.mktemp("custody")
     passphrase_file = secrets_dir / "passphrase"
     passphrase_file.write_text(PASSPHRASE + "\n")
@@ -386,8 +386,8 @@ def stat_mode(path: Path) -> int:
 def test_backup_verify_decrypts_and_hashes_everything(scenario: Scenario) -> None:
     result = scenario.source.run("backup", "--verify", str(scenario.archive))
 
-    assert "OK: every entry decrypts and matches the manifest." in result.stdout
-    assert "key wrapped by local:v1" in result.stdout
+    assert "OK\u00a0: chaque entrée se déchiffre et correspond au manifeste." in result.stdout
+    assert "clé chiffrée par local:v1" in result.stdout
     assert f"{len(scenario.dumped['files'])} (" in result.stdout  # every stored file is in
 
 
@@ -402,7 +402,7 @@ def test_restore_into_a_new_instance_is_identical_and_everything_decrypts(
 
     result = target.run("restore", str(scenario.archive))
 
-    assert "Restored backup" in result.stdout, result.stdout
+    assert "restaurée\u00a0: " in result.stdout, result.stdout
     restored = target.dump()
     assert restored["rows"] == scenario.dumped["rows"]
     assert restored["files"] == scenario.dumped["files"]
@@ -598,7 +598,7 @@ def test_under_transit_a_restored_instance_verifies_and_seals_with_the_same_keys
         )
         assert "fournisseur transit ne sont pas dans cet export" in imported.stdout
         restored = target.run("restore", str(archive))
-        assert "Restored backup" in restored.stdout, restored.stdout
+        assert "restaurée\u00a0: " in restored.stdout, restored.stdout
 
         assert target.documents() == before
         target.call("seal_a_document")

@@ -153,7 +153,7 @@ def test_rotation_from_local_files_into_the_hsm_then_within_it(
 
     out = io.StringIO()
     call_command("vault", "rotate", "--batch-size", "5", stdout=out)
-    assert "13/13 data keys rewrapped (100%" in out.getvalue()
+    assert "13/13 clés de données rechiffrées (100%" in out.getvalue()
     assert set(DataKey.objects.values_list("kek__provider", "kek__version")) == {("pkcs11", 1)}
     assert check_keys() == []
     # The local KEK is retired and its file can go: the HSM alone now opens every key.

@@ -56,9 +56,10 @@ def test_rotate_rewraps_everything_and_retires_the_old_version() -> None:
     index = service.blind_index("national_id", "1 234 567 890 123")
     before = dict(DataKey.objects.values_list("id", "wrapped"))
     output = vault("rotate", "--batch-size", "10")
-    assert "batch 1: 10/26 data keys rewrapped" in output  # 25 owners + the blind-index key
-    assert "batch 3: 26/26 data keys rewrapped (100%" in output
-    assert "Retired: local:v1." in output
+    # 25 owners + the blind-index key
+    assert "lot 1\u00a0: 10/26 clés de données rechiffrées (38%, " in output
+    assert "lot 3\u00a0: 26/26 clés de données rechiffrées (100%, " in output
+    assert "Retirées\u00a0: local:v1." in output
     assert versions() == [("local", 1, "retired", 0), ("local", 2, "active", 26)]
     after = dict(DataKey.objects.values_list("id", "wrapped"))
     assert before.keys() == after.keys() and all(before[k] != after[k] for k in before)
@@ -83,14 +84,14 @@ def test_an_interrupted_rotation_resumes_and_everything_stays_readable(
     with pytest.raises(Killed):
         vault("rotate", "--batch-size", "15")
     assert versions() == [("local", 1, "retiring", 10), ("local", 2, "active", 30)]
-    assert "Rotation to local:v2 in progress: 30/40 rewrapped" in vault("status")
+    assert "Rotation vers local:v2 en cours\u00a0: 30/40 rechiffrées\u00a0; " in vault("status")
     assert_all_readable(owners)  # half old, half new: reads work during the pause
     late = make_owners(3)  # writes during the pause go under the new version
     assert versions()[1][3] == 33
 
     monkeypatch.setattr(rotation, "after_batch", lambda state: None)
     output = vault("rotate", "--batch-size", "15")
-    assert "batch 3: 40/40 data keys rewrapped (100%" in output
+    assert "lot 3\u00a0: 40/40 clés de données rechiffrées (100%, " in output
     assert Rotation.objects.count() == 1  # resumed, not restarted
     assert versions() == [("local", 1, "retired", 0), ("local", 2, "active", 43)]
     assert_all_readable(owners | late)
@@ -142,12 +143,12 @@ def test_an_old_version_still_in_use_is_not_retired() -> None:
 
 
 def test_a_bad_batch_size_is_a_clear_command_error() -> None:
-    with pytest.raises(CommandError, match="at least 1"):
+    with pytest.raises(CommandError, match=r"^La taille des lots doit être d’au moins 1\.$"):
         vault("rotate", "--batch-size", "0")
 
 
 def test_status_on_a_fresh_install() -> None:
-    assert "No key-encryption key yet" in vault("status")
+    assert "Aucune clé de chiffrement de clés pour l’instant" in vault("status")
 
 
 def test_an_unsafe_key_file_stops_rotation_before_it_starts(vault_keys: Path) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
 
 from guichet.audit import keys
 from guichet.audit.actions import LogInconsistent, do_sign_checkpoint
@@ -65,9 +66,9 @@ class Command(BaseCommand):
         try:
             checkpoint = do_sign_checkpoint(only_if_due=if_due)
         except LogInconsistent as error:
-            raise CommandError(f"Refusing to sign: {error}") from error
+            raise CommandError(_("Refusing to sign: %(reason)s") % {"reason": error}) from error
         if checkpoint is None:
-            self.stdout.write("No checkpoint due.")
+            self.stdout.write(_("No checkpoint due."))
             return
         self.stdout.write(checkpoint.note, ending="")
 
@@ -81,18 +82,35 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from error
         elapsed = time.monotonic() - started
         if report.ok:
+            verified = _(
+                "OK: %(size)d entries, root %(root)s, %(checkpoints)d checkpoints verified "
+                "(%(seconds).1f s)"
+            )
             self.stdout.write(
                 self.style.SUCCESS(
-                    f"OK: {report.size} entries, root {report.root.hex()}, "
-                    f"{report.checkpoints} checkpoints verified ({elapsed:.1f} s)"
+                    verified
+                    % {
+                        "size": report.size,
+                        "root": report.root.hex(),
+                        "checkpoints": report.checkpoints,
+                        "seconds": elapsed,
+                    }
                 )
             )
             return
+        # The problems themselves are the verifier's (audit/verify.py), in English like those of
+        # tools/verify_log.py, which auditors run on an export.
         first, *others = report.problems
-        where = "" if first.seq is None else f" first bad entry: {first.seq};"
-        self.stderr.write(self.style.ERROR(f"FAILED:{where} {first.message}"))
+        if first.seq is None:
+            failed = _("FAILED: %(problem)s") % {"problem": first.message}
+        else:
+            failed = _("FAILED: first bad entry: %(seq)d; %(problem)s") % {
+                "seq": first.seq,
+                "problem": first.message,
+            }
+        self.stderr.write(self.style.ERROR(failed))
         for problem in others:
-            self.stderr.write(f"  also, {problem}")
+            self.stderr.write(_("  also, %(problem)s") % {"problem": problem})
         sys.exit(1)
 
     def _export(self, directory: Path) -> None:
@@ -100,4 +118,7 @@ class Command(BaseCommand):
             size, checkpoints = export_log(directory)
         except (ExportError, OSError) as error:
             raise CommandError(str(error)) from error
-        self.stdout.write(f"Exported {size} entries and {checkpoints} checkpoints to {directory}")
+        self.stdout.write(
+            _("Exported %(size)d entries and %(checkpoints)d checkpoints to %(directory)s")
+            % {"size": size, "checkpoints": checkpoints, "directory": directory}
+        )

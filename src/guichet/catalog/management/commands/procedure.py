@@ -11,9 +11,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from guichet.catalog.actions import NEW_DRAFTS_ONLY, REFUSE, do_import_definition_from_command
-from guichet.catalog.definition import Invalid, dump, line_of, load_with_lines
+from guichet.catalog.definition import Invalid, dump, line_of, load_with_lines, top_path
 from guichet.catalog.models import Procedure
 from guichet.catalog.service import export_definition
 from guichet.catalog.teams import TeamCheck, TeamChecker
@@ -53,7 +54,9 @@ class Command(BaseCommand):
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
-            raise CommandError(f"{path}: cannot read: {error}") from None
+            raise CommandError(
+                _("%(path)s: cannot read: %(error)s") % {"path": path, "error": error}
+            ) from None
         return load_with_lines(text)
 
     def _report(self, path: Path, error: Invalid, lines: dict[str, int] | None = None) -> None:
@@ -61,7 +64,8 @@ class Command(BaseCommand):
         # given the line of their path in the file, as the file's own problems are.
         for problem in error.problems:
             line = problem.line or line_of(lines or {}, problem.path) or 1
-            self.stderr.write(f"{path}:{line}: {problem.path or '(top)'}: {problem.message}")
+            where = problem.path or top_path()
+            self.stderr.write(f"{path}:{line}: {where}: {problem.message}")
 
     def _validate(self, paths: list[Path]) -> None:
         failed = 0
@@ -78,7 +82,7 @@ class Command(BaseCommand):
                 self._report(path, error, lines)
                 failed += 1
                 continue
-            self.stdout.write(f"{path}: valid")
+            self.stdout.write(_("%(path)s: valid") % {"path": path})
             if found.not_checked:
                 # A note, not a problem: the file may well be right, and it is checked again
                 # against the database when it is imported.
@@ -88,7 +92,14 @@ class Command(BaseCommand):
                     f"{path}:{where}: workflow.routing: {note}", style_func=self.style.WARNING
                 )
         if failed:
-            raise CommandError(f"{failed} of {len(paths)} definitions have problems.")
+            raise CommandError(
+                ngettext(
+                    "%(failed)d of %(count)d definitions has problems.",
+                    "%(failed)d of %(count)d definitions have problems.",
+                    failed,
+                )
+                % {"failed": failed, "count": len(paths)}
+            )
 
     def _import(self, path: Path, publish: bool, new_drafts_only: bool) -> None:
         lines: dict[str, int] = {}
@@ -101,26 +112,32 @@ class Command(BaseCommand):
             )
         except Invalid as error:
             self._report(path, error, lines)
-            raise CommandError(f"{path}: not imported.") from None
+            raise CommandError(_("%(path)s: not imported.") % {"path": path}) from None
         except ActionError as error:
-            raise CommandError(f"{path}: not imported: {error.message}") from None
+            raise CommandError(
+                _("%(path)s: not imported: %(reason)s") % {"path": path, "reason": error.message}
+            ) from None
         procedure = saved.procedure
-        what = "new version" if saved.new_version else "saved"
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"{procedure.slug}: {what}, version {procedure.version}, {procedure.status}."
-            )
-        )
+        done = {
+            "slug": procedure.slug,
+            "version": procedure.version,
+            "status": str(procedure.get_status_display()).lower(),
+        }
+        if saved.new_version:
+            line = _("%(slug)s: saved as a new version (%(version)d), %(status)s.") % done
+        else:
+            line = _("%(slug)s: saved (version %(version)d), %(status)s.") % done
+        self.stdout.write(self.style.SUCCESS(line))
         if saved.new_version and not saved.compatible:
-            self.stdout.write("Drafts in progress keep the version they were started under.")
+            self.stdout.write(_("Drafts in progress keep the version they were started under."))
 
     def _export(self, slug: str, path: Path | None) -> None:
         procedure = Procedure.objects.select_related("organisation").filter(slug=slug).first()
         if procedure is None:
-            raise CommandError(f"No procedure has the slug {slug!r}.")
+            raise CommandError(_("No procedure has the short name %(slug)s.") % {"slug": slug})
         text = dump(export_definition(procedure))
         if path is None:
             self.stdout.write(text, ending="")
         else:
             path.write_text(text, encoding="utf-8")
-            self.stdout.write(f"{slug}: written to {path}")
+            self.stdout.write(_("%(slug)s: written to %(path)s") % {"slug": slug, "path": path})

@@ -16,6 +16,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from guichet.documents import actions
 from guichet.documents.models import Issuance, IssuanceStatus
@@ -46,6 +48,7 @@ class Command(BaseCommand):
             .order_by("status", "next_attempt_at")
         )
         count = 0
+        # One record per line, kept in English with its codes (kind, status) for scripts.
         for row in rows:
             count += 1
             due = f", next attempt {timezone.localtime(row.next_attempt_at):%Y-%m-%d %H:%M}"
@@ -56,10 +59,17 @@ class Command(BaseCommand):
                 f"{'  ' + row.last_error if row.last_error else ''}"
             )
         if not count:
-            self.stdout.write("Every decided dossier has its document.")
+            self.stdout.write(_("Every decided dossier has its document."))
 
     def _retry(self, *, only_due: bool) -> None:
         rearmed = actions.do_rearm_issuances(failed=not only_due, due=True)
         for issuance in rearmed:
             issue_document_task.enqueue(dossier_id=str(issuance.dossier_id))
-        self.stdout.write(f"{len(rearmed)} issuing(s) sent to the task queue.")
+        self.stdout.write(
+            ngettext(
+                "%(count)d issuing sent to the task queue.",
+                "%(count)d issuings sent to the task queue.",
+                len(rearmed),
+            )
+            % {"count": len(rearmed)}
+        )

@@ -18,6 +18,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
 
 from guichet.documents import actions, pki, publication
 from guichet.documents.models import SealCertificate
@@ -51,36 +52,36 @@ class Command(BaseCommand):
     def _organisation(self, slug: str) -> Any:
         organisation = organisation_by_slug(slug)
         if organisation is None:
-            raise CommandError(f"No organisation with the short name {slug!r}.")
+            raise CommandError(_("No organisation has the short name %(slug)s.") % {"slug": slug})
         return organisation
 
     def do_init(self, options: dict[str, Any]) -> None:
         ca, tsa, made = actions.do_init_pki()
-        self.stdout.write("Created." if made else "Already initialised; nothing changed.")
+        self.stdout.write(_("Created.") if made else _("Already initialised; nothing changed."))
         self._row(ca)
         self._row(tsa)
-        self.stdout.write(f"CA SHA-256 fingerprint: {publication.ca_fingerprint(pki.load(ca))}")
+        self._fingerprint(publication.ca_fingerprint(pki.load(ca)))
 
     def do_issue(self, options: dict[str, Any]) -> None:
         row = actions.do_issue_seal_certificate(self._organisation(options["organisation"]))
-        self.stdout.write("Issued:")
+        self.stdout.write(_("Issued:"))
         self._row(row)
 
     def do_revoke(self, options: dict[str, Any]) -> None:
         row = actions.do_revoke_seal_certificate(self._organisation(options["organisation"]))
-        self.stdout.write("Revoked:")
+        self.stdout.write(_("Revoked:"))
         self._row(row)
 
     def do_list(self, options: dict[str, Any]) -> None:
         rows = SealCertificate.objects.select_related("organisation").order_by("kind", "created_at")
         if not rows:
-            self.stdout.write("No certificate yet: run `guichet pki init`.")
+            self.stdout.write(_("No certificate yet: run `guichet pki init`."))
             return
         for row in rows:
             self._row(row)
         ca = pki.active("ca")
         if ca is not None:
-            self.stdout.write(f"CA SHA-256 fingerprint: {publication.ca_fingerprint(ca)}")
+            self._fingerprint(publication.ca_fingerprint(ca))
 
     def do_export(self, options: dict[str, Any]) -> None:
         directory = Path(options["directory"])
@@ -91,9 +92,18 @@ class Command(BaseCommand):
         pem = x509.load_der_x509_certificate(ca.der).public_bytes(serialization.Encoding.PEM)
         (directory / "guichet-ca.pem").write_bytes(pem)
         names = "guichet-trust-list.json, guichet-status-list.json and guichet-ca.pem"
-        self.stdout.write(f"Wrote {names} to {directory}.")
+        self.stdout.write(
+            _("Wrote %(names)s to %(directory)s.") % {"names": names, "directory": directory}
+        )
+
+    def _fingerprint(self, fingerprint: str) -> None:
+        # The fingerprint stays the line's last word, whatever the language, for scripts.
+        self.stdout.write(
+            _("CA SHA-256 fingerprint: %(fingerprint)s") % {"fingerprint": fingerprint}
+        )
 
     def _row(self, row: SealCertificate) -> None:
+        # One record per certificate, kept in English with its codes (kind, status) for scripts.
         owner = row.organisation.slug if row.organisation else "platform"
         self.stdout.write(
             f"{row.kind:5} {owner:28} {row.status:10} serial {row.serial[:16]}… kid {row.kid} "

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
 
 from guichet.documents.verify import INVALID, MAX_PDF_BYTES, REVOKED, verify_pdf, verify_qr
 
@@ -29,13 +30,20 @@ class Command(BaseCommand):
             verdict = verify_qr(subject)
         elif path.is_file():
             if path.stat().st_size > MAX_PDF_BYTES:
-                raise CommandError(f"{path} is larger than a Guichet document can be.")
+                raise CommandError(
+                    _("%(path)s is larger than a Guichet document can be.") % {"path": path}
+                )
             verdict = verify_pdf(path.read_bytes())
         else:
-            raise CommandError(f"{subject!r} is neither a file nor QR text starting with SN1:.")
+            raise CommandError(
+                _("%(subject)s is neither a file nor QR text starting with SN1:.")
+                % {"subject": repr(subject)}
+            )
         if options["json"]:
             self.stdout.write(json.dumps(verdict.to_dict(), indent=2, ensure_ascii=False))
         else:
+            # The result, the document's keys and the checks' names and statuses are codes, the
+            # same as in --json, the API and tools/verify_document.py; the details are translated.
             self.stdout.write(verdict.result.upper())
             for key, value in verdict.document.items():
                 if value:

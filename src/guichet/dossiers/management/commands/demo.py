@@ -1,6 +1,7 @@
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
+from django.utils.translation import gettext as _
 
 from guichet.demo import ACCOUNTS, DEMO_PASSWORD, load_demo
 
@@ -16,13 +17,14 @@ class Command(BaseCommand):
         load_demo(with_dossiers=not options["no_dossiers"])
         if options["quiet"]:
             return
-        self.stdout.write(
-            self.style.SUCCESS(f"Demo data loaded. Accounts (password for all: {DEMO_PASSWORD}):")
-        )
+        loaded = _("Demo data loaded. Accounts (password for all: %(password)s):")
+        self.stdout.write(self.style.SUCCESS(loaded % {"password": DEMO_PASSWORD}))
         for account in ACCOUNTS:
             where = f" @ {account.organisation}" if account.organisation else ""
-            totp = f"  TOTP secret: {account.totp_secret}" if account.totp_secret else ""
+            totp = ""
+            if account.totp_secret:
+                totp = "  " + _("TOTP secret: %(secret)s") % {"secret": account.totp_secret}
             self.stdout.write(f"  {account.role:<11} {account.email:<34}{where}{totp}")
         self.stdout.write(
-            "Agents sign in with a TOTP code: add the secret to an authenticator app."
+            _("Agents sign in with a TOTP code: add the secret to an authenticator app.")
         )

@@ -11,6 +11,7 @@ With --dry-run it lists what it would do and changes nothing.
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import ngettext
 
 from guichet.dossiers.tasks import retention_pass
 
@@ -28,15 +29,29 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         dry_run = bool(options["dry_run"])
         report = retention_pass(dry_run=dry_run)
-        verb = ("would warn", "would erase") if dry_run else ("warned", "erased")
-        self.stdout.write(f"{verb[0]}: {len(report.warned)} dossier(s)")
+        warned, erased = len(report.warned), len(report.erased)
+        if dry_run:
+            warn = ngettext(
+                "would warn: %(count)d dossier", "would warn: %(count)d dossiers", warned
+            )
+            erase = ngettext(
+                "would erase: %(count)d dossier", "would erase: %(count)d dossiers", erased
+            )
+        else:
+            warn = ngettext("warned: %(count)d dossier", "warned: %(count)d dossiers", warned)
+            erase = ngettext("erased: %(count)d dossier", "erased: %(count)d dossiers", erased)
+        self.stdout.write(warn % {"count": warned})
         for name in report.warned:
             self.stdout.write(f"  {name}")
-        self.stdout.write(f"{verb[1]}: {len(report.erased)} dossier(s)")
+        self.stdout.write(erase % {"count": erased})
         for name in report.erased:
             self.stdout.write(f"  {name}")
         if report.failed:
             raise CommandError(
-                f"{len(report.failed)} dossier(s) could not be erased and will be retried: "
-                + ", ".join(report.failed)
+                ngettext(
+                    "%(count)d dossier could not be erased and will be retried: %(list)s",
+                    "%(count)d dossiers could not be erased and will be retried: %(list)s",
+                    len(report.failed),
+                )
+                % {"count": len(report.failed), "list": ", ".join(report.failed)}
             )

@@ -12,6 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
 
 from guichet.identity.actions import do_create_token, do_revoke_token
 from guichet.identity.models import ApiToken, User
@@ -43,18 +44,23 @@ class Command(BaseCommand):
     def create_token(self, email: str, name: str) -> None:
         user = _user(email)
         if not user.is_active:
-            raise CommandError(f"The account {user.email} is deactivated: a token would not work.")
+            raise CommandError(
+                _("The account %(email)s is deactivated: a token would not work.")
+                % {"email": user.email}
+            )
         token, raw = do_create_token(user, name[:100])
         self.stderr.write(
-            f"Token {token.id} ({token.name}) created for {user.email}. "
-            "It is shown only this once:",
+            _("Token %(id)s (%(name)s) created for %(email)s. It is shown only this once:")
+            % {"id": token.id, "name": token.name, "email": user.email},
             style_func=self.style.SUCCESS,
         )
         self.stdout.write(raw)
         if is_agent(user) and not has_mfa(user):
             self.stderr.write(
-                "Warning: this agent has no TOTP device yet; the API refuses agents' tokens "
-                "until they set one up.",
+                _(
+                    "Warning: this agent has no TOTP device yet; the API refuses agents' tokens "
+                    "until they set one up."
+                ),
                 style_func=self.style.WARNING,
             )
 
@@ -62,8 +68,9 @@ class Command(BaseCommand):
         user = _user(email)
         tokens = ApiToken.objects.filter(user=user)
         if not tokens:
-            self.stderr.write(f"{user.email} has no API token.")
+            self.stderr.write(_("%(email)s has no API token.") % {"email": user.email})
             return
+        # One record per token on stdout, kept in English for the scripts that read it.
         for token in tokens:
             used = token.last_used_at.isoformat() if token.last_used_at else "never"
             state = f"revoked {token.revoked_at.isoformat()}" if token.revoked_at else "active"
@@ -77,18 +84,21 @@ class Command(BaseCommand):
             parsed = UUID(token_id)
         except ValueError:
             raise CommandError(
-                f"{token_id!r} is not a token id (see `guichet token list`)."
+                _("%(id)s is not a token id (see `guichet token list`).") % {"id": repr(token_id)}
             ) from None
         token = ApiToken.objects.select_related("user").filter(pk=parsed).first()
         if token is None:
-            raise CommandError(f"No token has the id {parsed}.")
+            raise CommandError(_("No token has the id %(id)s.") % {"id": parsed})
         if not do_revoke_token(token.user, token.pk):
-            raise CommandError(f"Token {parsed} was already revoked.")
-        self.stderr.write(f"Token {parsed} of {token.user.email} revoked.", self.style.SUCCESS)
+            raise CommandError(_("Token %(id)s was already revoked.") % {"id": parsed})
+        self.stderr.write(
+            _("Token %(id)s of %(email)s revoked.") % {"id": parsed, "email": token.user.email},
+            self.style.SUCCESS,
+        )
 
 
 def _user(email: str) -> User:
     user = User.objects.filter(email__iexact=email.strip()).first()
     if user is None:
-        raise CommandError(f"No user has the email address {email!r}.")
+        raise CommandError(_("No user has the email address %(email)s.") % {"email": email})
     return user

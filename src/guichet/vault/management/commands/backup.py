@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
 
 from guichet.vault.backup import create_backup, default_output, verify_archive
 from guichet.vault.errors import VaultError
@@ -44,7 +45,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["verify"] and options["output"]:
-            raise CommandError("Give either --output (make a backup) or --verify (check one).")
+            raise CommandError(_("Give either --output (make a backup) or --verify (check one)."))
         try:
             if options["verify"]:
                 self.verify(Path(options["verify"]))
@@ -63,45 +64,84 @@ class Command(BaseCommand):
             raise CommandError(refusal)
         summary = create_backup(output, out=self.say)
         for name in summary.missing_files[:10]:
-            self.stderr.write(f"Warning: {name} is referenced by the database but was not found.")
+            self.stderr.write(
+                _("Warning: %(name)s is referenced by the database but was not found.")
+                % {"name": name}
+            )
         if summary.missing_files:
             self.stderr.write(
-                f"Warning: {len(summary.missing_files)} referenced files were missing "
-                "(erased during the backup, or lost); they are listed in the manifest."
+                _(
+                    "Warning: %(count)d referenced files were missing (erased during the backup, "
+                    "or lost); they are listed in the manifest."
+                )
+                % {"count": len(summary.missing_files)}
             )
+        written = _(
+            "Backup written: %(path)s (%(size)d bytes, %(rows)d rows in %(tables)d tables, "
+            "%(files)d files, key wrapped by %(kek)s, %(seconds).1f s)."
+        )
         self.stdout.write(
             self.style.SUCCESS(
-                f"Backup written: {summary.path} ({summary.size} bytes, {summary.rows} rows in "
-                f"{summary.tables} tables, {summary.files} files, key wrapped by {summary.kek}, "
-                f"{summary.seconds:.1f} s)."
+                written
+                % {
+                    "path": summary.path,
+                    "size": summary.size,
+                    "rows": summary.rows,
+                    "tables": summary.tables,
+                    "files": summary.files,
+                    "kek": summary.kek,
+                    "seconds": summary.seconds,
+                }
             )
         )
         self.stdout.write(
-            "Keys are not in the archive: keep a key export (`guichet vault export-keys`) "
-            "somewhere else."
+            _(
+                "Keys are not in the archive: keep a key export (`guichet vault export-keys`) "
+                "somewhere else."
+            )
         )
 
     def verify(self, path: Path) -> None:
         if not path.is_file():
-            raise CommandError(f"No archive at {path}.")
+            raise CommandError(_("No archive at %(path)s.") % {"path": path})
         with path.open("rb") as source:
             verified = verify_archive(source)
         manifest = verified.manifest
         database, files = manifest["database"], manifest["files"]
         rows = sum(table["rows"] for table in database["tables"].values())
         self.stdout.write(
-            f"Archive {path}: backup {manifest['backup_id']} made {manifest['created_at']} by "
-            f"Guichet {manifest['guichet_version']} on {database['vendor']}."
+            _("Archive %(path)s: backup %(id)s made %(at)s by Guichet %(version)s on %(vendor)s.")
+            % {
+                "path": path,
+                "id": manifest["backup_id"],
+                "at": manifest["created_at"],
+                "version": manifest["guichet_version"],
+                "vendor": database["vendor"],
+            }
         )
-        self.stdout.write(f"  key wrapped by {verified.kek}")
+        self.stdout.write("  " + _("key wrapped by %(kek)s") % {"kek": verified.kek})
         self.stdout.write(
-            f"  database: {rows} rows in {len(database['tables'])} tables, "
-            f"{len(database['migrations'])} migrations applied"
+            "  "
+            + _("database: %(rows)d rows in %(tables)d tables, %(migrations)d migrations applied")
+            % {
+                "rows": rows,
+                "tables": len(database["tables"]),
+                "migrations": len(database["migrations"]),
+            }
         )
-        self.stdout.write(f"  files: {files['count']} ({files['bytes']} bytes)")
+        self.stdout.write(
+            "  "
+            + _("files: %(count)d (%(bytes)d bytes)")
+            % {"count": files["count"], "bytes": files["bytes"]}
+        )
         if files["missing"]:
             self.stderr.write(
-                f"Warning: {len(files['missing'])} files referenced by the database were missing "
-                f"when the backup was made, e.g. {files['missing'][0]}."
+                _(
+                    "Warning: %(count)d files referenced by the database were missing when the "
+                    "backup was made, e.g. %(name)s."
+                )
+                % {"count": len(files["missing"]), "name": files["missing"][0]}
             )
-        self.stdout.write(self.style.SUCCESS("OK: every entry decrypts and matches the manifest."))
+        self.stdout.write(
+            self.style.SUCCESS(_("OK: every entry decrypts and matches the manifest."))
+        )

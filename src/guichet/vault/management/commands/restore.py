@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
 
 from guichet.vault.errors import VaultError
 from guichet.vault.restore import restore_backup
@@ -23,19 +24,29 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         path = Path(options["archive"])
         if not path.is_file():
-            raise CommandError(f"No archive at {path}.")
+            raise CommandError(_("No archive at %(path)s.") % {"path": path})
         try:
             report = restore_backup(path, out=self.stdout.write)
         except VaultError as error:
             raise CommandError(str(error)) from error
-        summary = (
-            f"backup {report.backup_id} of {report.created_at}: {report.rows} rows, "
-            f"{report.files} files, {report.live_keys} data keys unwrap, "
-            f"{report.ciphertexts} ciphertexts checked"
-        )
+        summary = {
+            "id": report.backup_id,
+            "at": report.created_at,
+            "rows": report.rows,
+            "files": report.files,
+            "keys": report.live_keys,
+            "ciphertexts": report.ciphertexts,
+        }
         if report.problems:
             details = "\n".join(f"  - {problem}" for problem in report.problems)
-            raise CommandError(
-                f"Restored {summary}, but the check after restoring found problems:\n{details}"
+            refused = _(
+                "Restored backup %(id)s of %(at)s: %(rows)d rows, %(files)d files, %(keys)d data "
+                "keys unwrap, %(ciphertexts)d ciphertexts checked, but the check after restoring "
+                "found problems:"
             )
-        self.stdout.write(self.style.SUCCESS(f"Restored {summary}."))
+            raise CommandError(f"{refused % summary}\n{details}")
+        restored = _(
+            "Restored backup %(id)s of %(at)s: %(rows)d rows, %(files)d files, %(keys)d data "
+            "keys unwrap, %(ciphertexts)d ciphertexts checked."
+        )
+        self.stdout.write(self.style.SUCCESS(restored % summary))

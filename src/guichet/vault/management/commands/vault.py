@@ -72,27 +72,36 @@ class Command(BaseCommand):
             try:
                 text = Path(source).read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as error:
-                raise CommandError(f"Cannot read the passphrase file: {error}") from error
+                raise CommandError(
+                    _("Cannot read the passphrase file: %(error)s") % {"error": error}
+                ) from error
             return text.splitlines()[0] if text.strip("\r\n") else ""
         try:
-            first = getpass.getpass("Passphrase: ")
+            first = getpass.getpass(_("Passphrase: "))
             if confirm:
                 check_passphrase(first)  # say so before asking twice
-                if getpass.getpass("Repeat the passphrase: ") != first:
-                    raise CommandError("The two passphrases differ; nothing was written.")
+                if getpass.getpass(_("Repeat the passphrase: ")) != first:
+                    raise CommandError(_("The two passphrases differ; nothing was written."))
         except EOFError as error:
-            raise CommandError("No passphrase given; use --passphrase-file.") from error
+            raise CommandError(_("No passphrase given; use --passphrase-file.")) from error
         return first
 
     def export_keys(self, path: Path, passphrase_file: str | None) -> None:
         if path.exists():
-            raise CommandError(f"{path} already exists; an export is never overwritten.")
+            raise CommandError(
+                _("%(path)s already exists; an export is never overwritten.") % {"path": path}
+            )
         exported = keyexport.export_keys(path, self.passphrase(passphrase_file, True))
         for warning in exported.warnings:
-            self.stderr.write(f"Warning: {warning}")
+            self.stderr.write(_("Warning: %(warning)s") % {"warning": warning})
         if exported.versions:
             listed = ", ".join(f"v{v}" for v in exported.versions)
-            self.stdout.write(self.style.SUCCESS(f"Exported local KEK {listed} to {path} (0600)."))
+            self.stdout.write(
+                self.style.SUCCESS(
+                    _("Exported local KEK %(versions)s to %(path)s (0600).")
+                    % {"versions": listed, "path": path}
+                )
+            )
         else:
             self.stdout.write(
                 self.style.SUCCESS(
@@ -102,26 +111,35 @@ class Command(BaseCommand):
             )
         if exported.ed25519_keys:
             names = ", ".join(exported.ed25519_keys)
-            self.stdout.write(f"With the Ed25519 signing key files: {names}.")
+            self.stdout.write(
+                _("With the Ed25519 signing key files: %(names)s.") % {"names": names}
+            )
         if exported.seal_keys:
             names = ", ".join(f"{keyexport.SEAL_FOLDER}/{name}" for name in exported.seal_keys)
-            self.stdout.write(f"With the documents' signing key files: {names}.")
+            self.stdout.write(
+                _("With the documents' signing key files: %(names)s.") % {"names": names}
+            )
         if exported.provider in keyexport.KEY_SERVICES:
             self.stdout.write(keyexport.not_exported(exported.provider))
         self.stdout.write(
-            "Keep it apart from the backups (another place, another custodian) with the "
-            "passphrase in a third: anyone holding an archive, this file and the passphrase can "
-            "read every citizen's data."
+            _(
+                "Keep it apart from the backups (another place, another custodian) with the "
+                "passphrase in a third: anyone holding an archive, this file and the passphrase "
+                "can read every citizen's data."
+            )
         )
 
     def import_keys(self, path: Path, passphrase_file: str | None) -> None:
         if not path.is_file():
-            raise CommandError(f"No key export at {path}.")
+            raise CommandError(_("No key export at %(path)s.") % {"path": path})
         imported = keyexport.import_keys(path, self.passphrase(passphrase_file, False))
         if imported.versions:
             listed = ", ".join(f"v{v}" for v in imported.versions)
             self.stdout.write(
-                self.style.SUCCESS(f"Installed local KEK {listed} in {imported.directory}.")
+                self.style.SUCCESS(
+                    _("Installed local KEK %(versions)s in %(directory)s.")
+                    % {"versions": listed, "directory": imported.directory}
+                )
             )
         if imported.provider == "local":
             return
@@ -152,33 +170,52 @@ class Command(BaseCommand):
 
     def rotate(self, batch_size: int) -> None:
         if batch_size < 1:
-            raise CommandError("The batch size must be at least 1.")
+            raise CommandError(_("The batch size must be at least 1."))
         started = time.monotonic()
 
         def progress(state: Rotation) -> None:
             total = max(state.total, state.rewrapped, 1)
             self.stdout.write(
-                f"batch {state.batches}: {state.rewrapped}/{state.total} data keys rewrapped "
-                f"({100 * state.rewrapped // total}%, {time.monotonic() - started:.1f} s)"
+                _(
+                    "batch %(batch)d: %(done)d/%(total)d data keys rewrapped "
+                    "(%(percent)d%%, %(seconds).1f s)"
+                )
+                % {
+                    "batch": state.batches,
+                    "done": state.rewrapped,
+                    "total": state.total,
+                    "percent": 100 * state.rewrapped // total,
+                    "seconds": time.monotonic() - started,
+                }
             )
 
-        self.stdout.write(f"Rotating to a new {active_provider_name()} KEK version...")
+        self.stdout.write(
+            _("Rotating to a new %(provider)s KEK version...")
+            % {"provider": active_provider_name()}
+        )
         done, retired_versions = rotation.rotate(batch_size=batch_size, progress=progress)
         retired = [f"{k.provider}:v{k.version}" for k in retired_versions]
         self.stdout.write(
             self.style.SUCCESS(
-                f"Done: {done.rewrapped} data keys now under {done.target.provider}:"
-                f"v{done.target.version} in {time.monotonic() - started:.1f} s."
+                _("Done: %(count)d data keys now under %(kek)s in %(seconds).1f s.")
+                % {
+                    "count": done.rewrapped,
+                    "kek": f"{done.target.provider}:v{done.target.version}",
+                    "seconds": time.monotonic() - started,
+                }
             )
         )
         if retired:
-            self.stdout.write(f"Retired: {', '.join(retired)}.")
+            self.stdout.write(_("Retired: %(keks)s.") % {"keks": ", ".join(retired)})
 
     def status(self) -> None:
         versions, running = rotation.status()
-        self.stdout.write(f"Configured provider: {active_provider_name()}")
+        self.stdout.write(
+            _("Configured provider: %(provider)s") % {"provider": active_provider_name()}
+        )
         if not versions:
-            self.stdout.write("No key-encryption key yet (one is made on first use).")
+            self.stdout.write(_("No key-encryption key yet (one is made on first use)."))
+        # The table stays in English, its words being codes (states, "MISSING"), for scripts.
         self.stdout.write(
             f"{'provider':<10} {'version':>7} {'state':<9} {'live keys':>10} {'destroyed':>10} "
             f"{'material':<9} created"
@@ -191,7 +228,13 @@ class Command(BaseCommand):
             )
         if running is not None:
             self.stdout.write(
-                f"Rotation to {running.target.provider}:v{running.target.version} in progress: "
-                f"{running.rewrapped}/{running.total} rewrapped; run `guichet vault rotate` "
-                "to resume it."
+                _(
+                    "Rotation to %(kek)s in progress: %(done)d/%(total)d rewrapped; run "
+                    "`guichet vault rotate` to resume it."
+                )
+                % {
+                    "kek": f"{running.target.provider}:v{running.target.version}",
+                    "done": running.rewrapped,
+                    "total": running.total,
+                }
             )
