@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import gettext_lazy, ngettext, ngettext_lazy
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
@@ -344,6 +344,18 @@ JSON_TYPES = {
     "array": gettext_lazy("a list"),
     "null": gettext_lazy("nothing"),
 }
+# Limits on a count, worded by it: ngettext_lazy takes the count from the "limit" key.
+COUNTED = {
+    "minLength": ngettext_lazy(
+        "at least %(limit)d character", "at least %(limit)d characters", "limit"
+    ),
+    "maxLength": ngettext_lazy(
+        "at most %(limit)d character", "at most %(limit)d characters", "limit"
+    ),
+    "minItems": ngettext_lazy("at least %(limit)d item", "at least %(limit)d items", "limit"),
+    "minProperties": ngettext_lazy("at least %(limit)d key", "at least %(limit)d keys", "limit"),
+    "maxProperties": ngettext_lazy("at most %(limit)d key", "at most %(limit)d keys", "limit"),
+}
 _REQUIRED = re.compile(r"^'(?P<key>[^']*)' is a required property$")
 
 
@@ -379,24 +391,8 @@ def _schema_message(error: Any) -> str:
         return _("does not have the expected form (%(pattern)s)") % {"pattern": limit}
     if validator in ("minLength", "minItems", "minProperties") and limit == 1:
         return _("must not be empty")
-    if validator == "minLength":
-        return ngettext("at least %(limit)d character", "at least %(limit)d characters", limit) % {
-            "limit": limit
-        }
-    if validator == "maxLength":
-        return ngettext("at most %(limit)d character", "at most %(limit)d characters", limit) % {
-            "limit": limit
-        }
-    if validator == "minItems":
-        return ngettext("at least %(limit)d item", "at least %(limit)d items", limit) % {
-            "limit": limit
-        }
-    if validator == "minProperties":
-        return ngettext("at least %(limit)d key", "at least %(limit)d keys", limit) % {
-            "limit": limit
-        }
-    if validator == "maxProperties":
-        return ngettext("at most %(limit)d key", "at most %(limit)d keys", limit) % {"limit": limit}
+    if validator in COUNTED:
+        return str(COUNTED[validator] % {"limit": limit})
     if validator == "uniqueItems":
         return _("a value appears twice")
     if validator == "const":

@@ -310,6 +310,11 @@ def test_fees_are_bounded_at_their_line(fees: str, path: str, message: str) -> N
     assert found.startswith(message)
 
 
+def test_a_limit_on_a_length_is_worded_with_its_count() -> None:
+    too_long = MINIMAL.replace("slug: demande-test", "slug: " + "a" * 81)
+    assert _problems(too_long) == [("slug", 2, "au plus 80 caractères")]
+
+
 def test_a_fee_of_a_billion_is_accepted() -> None:
     assert load(MINIMAL + "fees: {amount: 1000000000}\n")["fees"]["amount"] == 10**9
 
