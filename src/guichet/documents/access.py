@@ -13,7 +13,6 @@ like an attachment's, before decrypting.
 
 import datetime
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from functools import partial
 from typing import Any
 from uuid import UUID
@@ -21,18 +20,14 @@ from uuid import UUID
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
-from django.utils.translation import gettext as _
 
 from guichet.documents.models import Document, Issuance, IssuanceStatus
 from guichet.dossiers import access as dossier_access
 from guichet.dossiers.models import Dossier
-from guichet.errors import Unavailable
 from guichet.identity.models import Role, User
 from guichet.identity.service import AnyUser, ExportFile, ExportPart, roles_in
 from guichet.vault.service import (
     DecryptingReader,
-    KeyDestroyed,
-    VaultError,
     decrypt_chunks,
     decrypt_text,
     open_attachment,
@@ -94,25 +89,11 @@ def applicant_documents(user: AnyUser) -> QuerySet[Document]:
     )
 
 
-@contextmanager
-def _vault_errors() -> Iterator[None]:
-    """As dossiers' readers do: a destroyed key means the dossier (and its documents) was erased
-    meanwhile, 404; any other vault failure (key service out of reach) a 503, never garbage."""
-    try:
-        yield
-    except KeyDestroyed:
-        raise Http404 from None
-    except VaultError as error:
-        raise Unavailable(
-            _("Your data cannot be read right now. Please try again in a few minutes.")
-        ) from error
-
-
 def _open_pdf(document: Document) -> DecryptingReader:
     """The decrypted PDF, with no check and no log entry: only for the readers below."""
     source = document.file.open("rb")
     try:
-        with _vault_errors():
+        with dossier_access.vault_errors():
             return open_attachment(
                 source, owner_for("dossier", document.dossier_id), document.id, "pdf"
             )
@@ -140,7 +121,7 @@ def read_pdf(user: AnyUser, document: Document) -> bytes:
 def _open_revocation_comment(document: Document) -> str:
     if document.revocation_comment_sealed is None:
         return ""
-    with _vault_errors():
+    with dossier_access.vault_errors():
         return decrypt_text(
             owner_for("dossier", document.dossier_id),
             document.id,

@@ -255,7 +255,7 @@ def access_attachment(
     attachment = Attachment.objects.filter(pk=key, dossier=dossier).first()
     if attachment is None:
         raise Http404
-    with _vault_errors():
+    with vault_errors():
         _open_attachment_name(attachment)
     return dossier, attachment
 
@@ -486,9 +486,10 @@ def _note_read(user: AnyUser, dossier: Dossier | None, what: str, object_id: obj
 
 
 @contextmanager
-def _vault_errors() -> Iterator[None]:
-    """A vault failure becomes a clean refusal: a destroyed key means the dossier was erased
-    meanwhile (404); anything else (key service out of reach) is a 503, never garbage."""
+def vault_errors() -> Iterator[None]:
+    """A vault failure becomes a clean refusal: a destroyed key means the dossier (and its
+    documents) was erased meanwhile (404); anything else (key service out of reach) is a 503,
+    never garbage. The documents' readers use it too."""
     try:
         yield
     except KeyDestroyed:
@@ -518,7 +519,7 @@ def _open_answers(dossier: Dossier) -> dict[str, Any]:
 def read_answers(user: AnyUser, dossier: Dossier) -> dict[str, Any]:
     _require_sight(user, dossier)
     _note_read(user, dossier, "answers")
-    with _vault_errors():
+    with vault_errors():
         dossier.answers = _open_answers(dossier)
     return dossier.answers
 
@@ -542,7 +543,7 @@ def _open_event(dossier: Dossier, event: DossierEvent) -> DossierEvent:
 def read_history(user: AnyUser, dossier: Dossier) -> list[DossierEvent]:
     _require_sight(user, dossier)
     _note_read(user, dossier, "history")
-    with _vault_errors():
+    with vault_errors():
         open_names([dossier.applicant])
         return [_open_event(dossier, event) for event in _EVENTS.all(dossier.pk)]
 
@@ -556,7 +557,7 @@ def _open_message(dossier: Dossier, message: Message) -> Message:
 def read_thread(user: AnyUser, dossier: Dossier) -> list[Message]:
     _require_sight(user, dossier)
     _note_read(user, dossier, "messages")
-    with _vault_errors():
+    with vault_errors():
         open_names([dossier.applicant])
         return [_open_message(dossier, message) for message in dossier.messages.all()]
 
@@ -571,7 +572,7 @@ def _open_attachment_name(attachment: Attachment) -> Attachment:
 def read_attachments(user: AnyUser, dossier: Dossier) -> list[Attachment]:
     _require_sight(user, dossier)
     _note_read(user, dossier, "documents")
-    with _vault_errors():
+    with vault_errors():
         return [_open_attachment_name(a) for a in attachments_of(dossier)]
 
 
@@ -584,7 +585,7 @@ def read_file(user: AnyUser, dossier: Dossier, attachment: Attachment) -> Decryp
     _note_read(user, dossier, "file", attachment.pk)
     source = attachment.file.storage.open(str(attachment.file.name), "rb")
     try:
-        with _vault_errors():
+        with vault_errors():
             return open_attachment(source, owner_of(dossier.pk), attachment.pk, "file")
     except BaseException:
         source.close()
@@ -600,7 +601,7 @@ def read_applicant(user: AnyUser, dossier: Dossier) -> Profile:
     """The applicant's profile (name, phone, national id), for the people instructing it."""
     _require_sight(user, dossier)
     _note_read(user, dossier, "applicant_profile")
-    with _vault_errors():
+    with vault_errors():
         return open_profile(dossier.applicant)
 
 
@@ -610,7 +611,7 @@ def open_people(user: AnyUser, dossiers: Sequence[Dossier]) -> None:
     for dossier in dossiers:
         _require_sight(user, dossier)
         _note_read(user, dossier, "names")
-    with _vault_errors():
+    with vault_errors():
         open_names(person for d in dossiers for person in (d.applicant, d.assigned_to))
 
 
@@ -658,7 +659,7 @@ def read_for_decision_document(dossier: Dossier) -> DecisionContent:
         .order_by("-at", "-id")
         .first()
     )
-    with _vault_errors():
+    with vault_errors():
         answers = _open_answers(dossier)
         comment = (
             decrypt_text(owner_of(dossier.pk), decision.uid, "comment", decision.comment_sealed)
