@@ -55,18 +55,35 @@ def do_revoke_token(user: User, token_id: UUID) -> bool:
     return revoked == 1
 
 
-def _log_account(user: User, action: LogAction, details: dict[str, str]) -> None:
-    """Changes to an account go into the transparency log, in the same transaction; the user is
-    named by id only."""
-    record_event(
+# Why an entry about an account was written: the person's own request, or a platform admin's
+# administration of agents.
+OWN_REQUEST = "Request of the data subject"
+ADMINISTRATION_PURPOSE = "Administration of agents"
+
+
+def _account_event(
+    action: LogAction,
+    actor: Actor,
+    user_id: object,
+    details: dict[str, object],
+    purpose: str = ADMINISTRATION_PURPOSE,
+) -> NewEvent:
+    """An entry about an account, naming its person by id only as object and subject."""
+    return NewEvent(
         action,
-        actor=Actor(ActorKind.CITIZEN, user.pk),
+        actor,
         object_type="account",
-        object_id=user.pk,
-        subject_id=user.pk,
-        purpose="Request of the data subject",
+        object_id=user_id,
+        subject_id=user_id,
+        purpose=purpose,
         details=details,
     )
+
+
+def _log_account(user: User, action: LogAction, details: dict[str, str]) -> None:
+    """Changes to an account go into the transparency log, in the same transaction."""
+    actor = Actor(ActorKind.CITIZEN, user.pk)
+    record_events([_account_event(action, actor, user.pk, dict(details), OWN_REQUEST)])
 
 
 def seal_profile(user: User, **values: str) -> None:
@@ -161,24 +178,18 @@ def _access_ended_at_closure(user: User) -> list[NewEvent]:
     """An agent's roles and an operator's console rights end with their account: entries like
     an admin's withdrawal, with the person as the actor, so the log says when their access to
     others' data ended."""
-    actor, purpose = Actor(ActorKind.CITIZEN, user.pk), "Request of the data subject"
+    actor = Actor(ActorKind.CITIZEN, user.pk)
     held = Membership.objects.filter(user=user).values_list("organisation_id", "role")
     events = [
-        _membership_event(LogAction.MEMBERSHIP_REVOKED, actor, user.pk, org, role, purpose)
+        _membership_event(LogAction.MEMBERSHIP_REVOKED, actor, user.pk, org, role, OWN_REQUEST)
         for org, role in held
     ]
-    dropped = {name: False for name in ("is_staff", "is_superuser") if getattr(user, name)}
+    dropped: dict[str, object] = {
+        name: False for name in ("is_staff", "is_superuser") if getattr(user, name)
+    }
     if dropped:
         events.append(
-            NewEvent(
-                LogAction.PRIVILEGES_CHANGED,
-                actor,
-                object_type="account",
-                object_id=user.pk,
-                subject_id=user.pk,
-                purpose=purpose,
-                details=dropped,
-            )
+            _account_event(LogAction.PRIVILEGES_CHANGED, actor, user.pk, dropped, OWN_REQUEST)
         )
     return events
 
@@ -196,7 +207,6 @@ def do_create_organisation(
 # Roles decide who sees citizens' dossiers, and the platform flags who runs the console: every
 # change of either is an entry of the log, naming the platform admin who made it (or the system,
 # for the demo and scripts), with the person whose access changed as its subject.
-ADMINISTRATION_PURPOSE = "Administration of agents"
 PRIVILEGE_FLAGS = ("is_active", "is_staff", "is_superuser")
 
 
@@ -214,15 +224,8 @@ def _membership_event(
     role: str,
     purpose: str = ADMINISTRATION_PURPOSE,
 ) -> NewEvent:
-    return NewEvent(
-        action,
-        actor,
-        object_type="account",
-        object_id=user_id,
-        subject_id=user_id,
-        purpose=purpose,
-        details={"organisation": str(organisation_id), "role": role},
-    )
+    details: dict[str, object] = {"organisation": str(organisation_id), "role": role}
+    return _account_event(action, actor, user_id, details, purpose)
 
 
 def _check_role(role: str) -> None:
@@ -322,14 +325,8 @@ def do_set_privileges(
     for name, value in changed.items():
         setattr(locked, name, value)
     locked.save(update_fields=list(changed))
-    record_event(
-        LogAction.PRIVILEGES_CHANGED,
-        actor=_admin_actor(by),
-        object_type="account",
-        object_id=user.pk,
-        subject_id=user.pk,
-        purpose=ADMINISTRATION_PURPOSE,
-        details=changed,
+    record_events(
+        [_account_event(LogAction.PRIVILEGES_CHANGED, _admin_actor(by), user.pk, dict(changed))]
     )
     return user
 
@@ -383,15 +380,7 @@ def do_change_email(by: User, user: User, email: str) -> User:
     # old one must go with the change, or it would still open the account.
     EmailAddress.objects.filter(user=locked).exclude(email=email).delete()
     EmailAddress.objects.update_or_create(user=locked, email=email, defaults={"primary": True})
-    record_event(
-        LogAction.EMAIL_CHANGED,
-        actor=_admin_actor(by),
-        object_type="account",
-        object_id=user.pk,
-        subject_id=user.pk,
-        purpose=ADMINISTRATION_PURPOSE,
-        details={},
-    )
+    record_events([_account_event(LogAction.EMAIL_CHANGED, _admin_actor(by), user.pk, {})])
     return user
 
 
@@ -411,15 +400,8 @@ def do_set_password(by: User, user: User, password: str | None) -> User:
         locked.set_password(password)
     locked.save(update_fields=["password"])
     user.password = locked.password
-    record_event(
-        LogAction.PASSWORD_CHANGED,
-        actor=_admin_actor(by),
-        object_type="account",
-        object_id=user.pk,
-        subject_id=user.pk,
-        purpose=ADMINISTRATION_PURPOSE,
-        details={"password_sign_in": password is not None},
-    )
+    details: dict[str, object] = {"password_sign_in": password is not None}
+    record_events([_account_event(LogAction.PASSWORD_CHANGED, _admin_actor(by), user.pk, details)])
     return user
 
 
@@ -445,7 +427,7 @@ def do_set_security_contact(by: User, organisation: Organisation, email: str) ->
         actor=agent_actor(by, organisation.pk, organisation.name),
         object_type="organisation",
         object_id=organisation.pk,
-        purpose="Administration of agents",
+        purpose=ADMINISTRATION_PURPOSE,
         details={"contact_set": bool(email)},
     )
     return organisation
