@@ -16,6 +16,7 @@ from uuid import UUID
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.files.uploadedfile import UploadedFile
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
@@ -448,16 +449,22 @@ def _step_files(
         upload = request.FILES.get(f"upload-{name}") if spec.get("type") == "file" else None
         if upload is None:
             continue
-        try:
-            attachment = actions.do_add_attachment(user, dossier_id, name, upload)
-        except ActionError as error:
-            details = [message for values in error.fields.values() for message in values]
-            errors[name] = [error.message, *details]
-        else:
-            messages.success(
-                request, _("Document “%(name)s” added.") % {"name": attachment.original_name}
-            )
+        if refused := _send_file(request, user, dossier_id, name, upload):
+            errors[name] = refused
     return errors
+
+
+def _send_file(
+    request: HttpRequest, user: User, dossier_id: UUID, field: str, upload: UploadedFile[Any]
+) -> list[str]:
+    """Attach one file to `field`: its refusal (the reason, then each detail) for the page, or
+    nothing and a message saying it was added."""
+    try:
+        attachment = actions.do_add_attachment(user, dossier_id, field, upload)
+    except ActionError as error:
+        return [error.message, *(message for values in error.fields.values() for message in values)]
+    messages.success(request, _("Document “%(name)s” added.") % {"name": attachment.original_name})
+    return []
 
 
 def _after_step(before: _Stepped, after: _Stepped, position: int, verb: str, target: str) -> str:
@@ -586,19 +593,12 @@ def add_attachment(request: HttpRequest, dossier_id: UUID) -> HttpResponse:
     dossier = _own_dossier(user, dossier_id)
     field = request.POST.get("field", "")[:64]
     upload = request.FILES.get("file")
-    try:
-        if upload is None:
-            raise ActionError(_("Choose a file."), {"file": [_("Choose a file to send.")]})
-        attachment = actions.do_add_attachment(user, dossier.pk, field, upload)
-    except ActionError as error:
-        details = [message for values in error.fields.values() for message in values]
-        return _applicant_page(
-            request,
-            dossier,
-            status=400,
-            errors={field or "file": [error.message, *details]},
-        )
-    messages.success(request, _("Document “%(name)s” added.") % {"name": attachment.original_name})
+    if upload is None:
+        refused = [_("Choose a file."), _("Choose a file to send.")]
+    else:
+        refused = _send_file(request, user, dossier.pk, field, upload)
+    if refused:
+        return _applicant_page(request, dossier, status=400, errors={field or "file": refused})
     return redirect(reverse("dossier_detail", args=[dossier.pk]) + "#documents")
 
 
